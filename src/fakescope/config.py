@@ -1,0 +1,194 @@
+"""Settings: one object, read from FAKESCOPE_* environment variables, passed into constructors.
+
+Nothing happens at import: no folder is created and no variable is read until
+:meth:`Settings.from_env` is called. Every field has a default that works from a fresh clone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fakescope.errors import ConfigError
+
+ENV_PREFIX = "FAKESCOPE_"
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+
+
+def _default_registry_dir() -> Path:
+    """The `models/` folder of a source checkout (pip install -e), else `./models`."""
+    checkout_models = Path(__file__).resolve().parents[2] / "models"
+    if checkout_models.is_dir():
+        return checkout_models
+    return Path.cwd() / "models"
+
+
+def _default_data_dir() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "fakescope"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything FakeScope can be configured with.
+
+    Attributes:
+        model_source: a model folder or ``hf://owner/name@revision``; None means the registry's
+            active version (FAKESCOPE_MODEL).
+        registry_dir: the model registry folder (FAKESCOPE_REGISTRY_DIR).
+        data_dir: where the prediction log lives (FAKESCOPE_DATA_DIR).
+        database_url: SQLAlchemy URL of the prediction log; None means SQLite in ``data_dir``
+            (FAKESCOPE_DATABASE_URL).
+        threshold: fake probability at or above which an image is called fake (FAKESCOPE_THRESHOLD).
+        uncertain_band: total width of the band around the threshold that is called uncertain
+            (FAKESCOPE_UNCERTAIN_BAND); 0 disables it.
+        max_file_bytes: largest accepted upload (FAKESCOPE_MAX_FILE_MB, in megabytes).
+        max_pixels: largest accepted width x height (FAKESCOPE_MAX_PIXELS).
+        min_side: smallest accepted width or height in pixels (FAKESCOPE_MIN_SIDE).
+        label_map: explicit model label -> ``fake``/``real`` map (FAKESCOPE_LABEL_MAP, JSON object
+            or ``Label=fake,Other=real``); None means the built-in names.
+        precision: ``auto``, ``fp32``, ``bf16`` or ``int8`` (FAKESCOPE_PRECISION).
+        batch_size: images per forward pass (FAKESCOPE_BATCH_SIZE).
+        num_threads: torch intra-op threads; 0 leaves torch's default (FAKESCOPE_THREADS).
+        retention_max_rows: prediction log cap in rows, 0 = no cap (FAKESCOPE_RETENTION_ROWS).
+        retention_days: prediction log cap in days, 0 = no cap (FAKESCOPE_RETENTION_DAYS).
+        admin_token: enables promote/rollback in the dashboard when set (FAKESCOPE_ADMIN_TOKEN).
+    """
+
+    model_source: str | None = None
+    registry_dir: Path = field(default_factory=_default_registry_dir)
+    data_dir: Path = field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    threshold: float = 0.5
+    uncertain_band: float = 0.2
+    max_file_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    min_side: int = 32
+    label_map: Mapping[str, str] | None = None
+    precision: str = "auto"
+    batch_size: int = 8
+    num_threads: int = 0
+    retention_max_rows: int = 100_000
+    retention_days: int = 0
+    admin_token: str | None = dataclasses.field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"threshold must be between 0 and 1 (exclusive), got {self.threshold}")
+        if not 0.0 <= self.uncertain_band < 1.0:
+            raise ConfigError(f"uncertain_band must be in [0, 1), got {self.uncertain_band}")
+        if self.max_file_bytes <= 0 or self.max_pixels <= 0 or self.min_side <= 0:
+            raise ConfigError("size limits (max file size, max pixels, min side) must be positive")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.batch_size <= 0:
+            raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
+        if self.label_map is not None:
+            bad = {k: v for k, v in self.label_map.items() if v not in ("fake", "real")}
+            if bad:
+                raise ConfigError(f"label_map values must be 'fake' or 'real', got {bad}")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The prediction log's SQLAlchemy URL (SQLite in ``data_dir`` unless set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'predictions.db'}"
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from FAKESCOPE_* variables (``os.environ`` unless given).
+
+        Raises:
+            ConfigError: a variable has a value of the wrong type or out of range.
+        """
+        env = os.environ if environ is None else environ
+        kwargs: dict[str, object] = {}
+
+        def text(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name)
+            return value.strip() if value is not None and value.strip() else None
+
+        def number(name: str, kind: type) -> object | None:
+            raw = text(name)
+            if raw is None:
+                return None
+            try:
+                return kind(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{ENV_PREFIX}{name} must be a{'n integer' if kind is int else ' number'}, "
+                    f"got {raw!r}"
+                ) from None
+
+        if (value := text("MODEL")) is not None:
+            kwargs["model_source"] = value
+        if (value := text("REGISTRY_DIR")) is not None:
+            kwargs["registry_dir"] = Path(value).expanduser()
+        if (value := text("DATA_DIR")) is not None:
+            kwargs["data_dir"] = Path(value).expanduser()
+        if (value := text("DATABASE_URL")) is not None:
+            kwargs["database_url"] = value
+        if (value := text("PRECISION")) is not None:
+            kwargs["precision"] = value.lower()
+        if (value := text("ADMIN_TOKEN")) is not None:
+            kwargs["admin_token"] = value
+        if (value := text("LABEL_MAP")) is not None:
+            kwargs["label_map"] = parse_label_map(value)
+        for name, attr in (("THRESHOLD", "threshold"), ("UNCERTAIN_BAND", "uncertain_band")):
+            if (parsed := number(name, float)) is not None:
+                kwargs[attr] = parsed
+        if (parsed := number("MAX_FILE_MB", float)) is not None:
+            kwargs["max_file_bytes"] = int(parsed * 1024 * 1024)
+        for name, attr in (
+            ("MAX_PIXELS", "max_pixels"),
+            ("MIN_SIDE", "min_side"),
+            ("BATCH_SIZE", "batch_size"),
+            ("THREADS", "num_threads"),
+            ("RETENTION_ROWS", "retention_max_rows"),
+            ("RETENTION_DAYS", "retention_days"),
+        ):
+            if (parsed := number(name, int)) is not None:
+                kwargs[attr] = parsed
+        return cls(**kwargs)
+
+
+def parse_label_map(raw: str) -> dict[str, str]:
+    """Parse a label map given as JSON (``{"LABEL_0": "real"}``) or ``LABEL_0=real,LABEL_1=fake``.
+
+    Raises:
+        ConfigError: the text is neither form, or a value is not ``fake``/``real``.
+    """
+    raw = raw.strip()
+    try:
+        if raw.startswith("{"):
+            parsed = json.loads(raw)
+            if not isinstance(parsed, dict):
+                raise ValueError
+            mapping = {str(k): str(v).strip().lower() for k, v in parsed.items()}
+        else:
+            mapping = {}
+            for pair in raw.split(","):
+                label, _, verdict = pair.partition("=")
+                if not label.strip() or not verdict.strip():
+                    raise ValueError
+                mapping[label.strip()] = verdict.strip().lower()
+    except ValueError:
+        raise ConfigError(
+            f"label map must be a JSON object or 'Label=fake,Other=real', got {raw!r}"
+        ) from None
+    bad = {k: v for k, v in mapping.items() if v not in ("fake", "real")}
+    if bad:
+        raise ConfigError(f"label map values must be 'fake' or 'real', got {bad}")
+    return mapping

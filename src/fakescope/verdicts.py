@@ -1,0 +1,84 @@
+"""Prediction results and the rule that turns a fake probability into a verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+
+VERDICTS = ("fake", "real", "uncertain")
+
+
+def verdict_for(fake_probability: float, threshold: float = 0.5, uncertain_band: float = 0.2) -> str:
+    """``fake`` at or above the threshold, ``real`` below it, ``uncertain`` inside the band.
+
+    The band is centred on the threshold: with threshold 0.5 and band 0.2, probabilities in
+    [0.4, 0.6) are uncertain. A band of 0 never answers ``uncertain``.
+    """
+    half = uncertain_band / 2
+    if uncertain_band > 0 and threshold - half <= fake_probability < threshold + half:
+        return "uncertain"
+    return "fake" if fake_probability >= threshold else "real"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The verdict on one image.
+
+    Attributes:
+        verdict: ``fake``, ``real`` or ``uncertain``.
+        fake_probability: calibrated probability that the image is generated, in [0, 1].
+        scores: every model label's probability, keyed by the model's own label names.
+        model_name, model_version: which model answered.
+        latency_ms: this image's share of decode + preprocess + forward + postprocess time.
+        sha256: SHA-256 of the input bytes (of the RGB pixels for PIL inputs).
+        features: image features for drift monitoring (see ``fakescope.images.FEATURE_NAMES``).
+        name: the input's file name or path, when it had one.
+    """
+
+    verdict: str
+    fake_probability: float
+    scores: Mapping[str, float]
+    model_name: str
+    model_version: str
+    latency_ms: float
+    sha256: str
+    features: Mapping[str, float | None] = field(default_factory=dict)
+    name: str | None = None
+
+    @property
+    def confidence(self) -> float:
+        """Probability of the more likely class: how sure the model is, whatever the verdict."""
+        return max(self.fake_probability, 1.0 - self.fake_probability)
+
+    def relabel(self, threshold: float, uncertain_band: float) -> Prediction:
+        """The same scores judged with another threshold and band (no model run)."""
+        return replace(self, verdict=verdict_for(self.fake_probability, threshold, uncertain_band))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (the CLI's and the dashboard's download format)."""
+        data = asdict(self)
+        data["scores"] = dict(self.scores)
+        data["features"] = dict(self.features)
+        data["confidence"] = self.confidence
+        return data
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input that could not be judged, in place of its prediction in a batch.
+
+    Attributes:
+        reason: short code from :class:`fakescope.errors.InvalidImageError`.
+        message: the full message: what was wrong and what is accepted.
+        name: the input's file name or path, when it had one.
+        sha256: SHA-256 of the bytes, when there were any.
+    """
+
+    reason: str
+    message: str
+    name: str | None = None
+    sha256: str | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict."""
+        return asdict(self)
