@@ -79,7 +79,9 @@ class Settings:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"threshold must be between 0 and 1 (exclusive), got {self.threshold}")
+            raise ConfigError(
+                f"threshold must be between 0 and 1 (exclusive), got {self.threshold}"
+            )
         if not 0.0 <= self.uncertain_band < 1.0:
             raise ConfigError(f"uncertain_band must be in [0, 1), got {self.uncertain_band}")
         if self.max_file_bytes <= 0 or self.max_pixels <= 0 or self.min_side <= 0:

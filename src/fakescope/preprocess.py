@@ -91,7 +91,9 @@ def resize_image(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
     return image.resize((spec.width, spec.height), resample=resample)
 
 
-def grid_crop_boxes(width: int, height: int, crop_size: int, num_crops: int) -> list[tuple[int, ...]]:
+def grid_crop_boxes(
+    width: int, height: int, crop_size: int, num_crops: int
+) -> list[tuple[int, ...]]:
     """Boxes (left, top, right, bottom) of ``num_crops`` crops spread on an even grid.
 
     The grid is the smallest square with at least ``num_crops`` cells; cells are taken row by

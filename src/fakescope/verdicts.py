@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass, field, replace
 VERDICTS = ("fake", "real", "uncertain")
 
 
-def verdict_for(fake_probability: float, threshold: float = 0.5, uncertain_band: float = 0.2) -> str:
+def verdict_for(
+    fake_probability: float, threshold: float = 0.5, uncertain_band: float = 0.2
+) -> str:
     """``fake`` at or above the threshold, ``real`` below it, ``uncertain`` inside the band.
 
     The band is centred on the threshold: with threshold 0.5 and band 0.2, probabilities in

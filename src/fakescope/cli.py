@@ -1,0 +1,358 @@
+"""The ``fakescope`` command.
+
+Exit codes: 0 when the command ran (even if some input files were rejected: each gets its reason),
+1 when the model cannot load or an operation fails, 2 for usage errors. Errors are one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fakescope.config import Settings
+from fakescope.errors import FakeScopeError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit code 2)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fakescope`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        settings = Settings.from_env()
+        if getattr(args, "registry", None):
+            settings = settings.replace(registry_dir=Path(args.registry))
+        return int(args.handler(args, settings) or EXIT_OK)
+    except UsageError as exc:
+        print(f"fakescope: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FakeScopeError as exc:
+        print(f"fakescope: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("fakescope: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="fakescope", description="Tell real photographs from AI-generated images."
+    )
+    parser.add_argument(
+        "--registry", help="model registry folder (default: FAKESCOPE_REGISTRY_DIR)"
+    )
+    commands = parser.add_subparsers(title="commands")
+
+    predict = commands.add_parser("predict", help="score image files and folders")
+    predict.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
+    predict.add_argument("--model", help="model folder or hf://owner/name@revision")
+    fmt = predict.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print one JSON array")
+    fmt.add_argument("--csv", action="store_true", help="print CSV")
+    predict.add_argument("--threshold", type=float, help="fake threshold (default 0.5)")
+    predict.add_argument(
+        "--no-log", action="store_true", help="do not record predictions in the prediction log"
+    )
+    predict.set_defaults(handler=_cmd_predict)
+
+    train = commands.add_parser("train", help="train or fine-tune a model on DATA/real, DATA/fake")
+    train.add_argument("data", nargs="?", help="folder with real/ and fake/ (omit with --demo)")
+    train.add_argument("--out", required=True, help="output folder for the trained model")
+    train.add_argument("--base", help="base checkpoint to fine-tune (folder or hf://...@rev)")
+    train.add_argument("--demo", action="store_true", help="build the simulated demo data set")
+    train.add_argument("--epochs", type=int, default=None, help="training epochs")
+    train.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic)")
+    train.add_argument("--register", action="store_true", help="register the result as a version")
+    train.add_argument("--activate", action="store_true", help="with --register: make it active")
+    train.set_defaults(handler=_cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a model on DATA/real, DATA/fake")
+    evaluate.add_argument("data", help="folder with real/ and fake/ images")
+    evaluate.add_argument("--model", help="model folder or hf://owner/name@revision")
+    evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
+    evaluate.set_defaults(handler=_cmd_evaluate)
+
+    models = commands.add_parser("models", help="the model registry")
+    sub = models.add_subparsers(title="registry commands")
+    listing = sub.add_parser("list", help="list versions")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_cmd_models_list)
+    show = sub.add_parser("show", help="show one version (default: the active one)")
+    show.add_argument("version", nargs="?")
+    show.set_defaults(handler=_cmd_models_show)
+    promote = sub.add_parser("promote", help="make a version active")
+    promote.add_argument("version")
+    promote.set_defaults(handler=_cmd_models_promote)
+    rollback = sub.add_parser("rollback", help="re-activate the previously active version")
+    rollback.set_defaults(handler=_cmd_models_rollback)
+    register = sub.add_parser("register", help="register a model folder or hf://...@revision")
+    register.add_argument("source")
+    register.add_argument("--name")
+    register.add_argument("--notes", default="")
+    register.add_argument("--activate", action="store_true")
+    register.set_defaults(handler=_cmd_models_register)
+    models.set_defaults(
+        handler=lambda args, settings: _usage("models needs a command: " + _cmds(sub))
+    )
+    return parser
+
+
+# -- predict ----------------------------------------------------------------------------------
+
+
+def collect_files(paths: Sequence[str]) -> list[Path]:
+    """Files named directly, plus every non-hidden file under named folders (sorted)."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and not any(part.startswith(".") for part in p.parts[-1:])
+                )
+            )
+        else:
+            files.append(path)  # missing files are reported per file, not as a usage error
+    return files
+
+
+def _cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.predictor import Predictor
+
+    if args.threshold is not None:
+        if not 0 < args.threshold < 1:
+            raise UsageError("--threshold must be between 0 and 1")
+        settings = settings.replace(threshold=args.threshold)
+    files = collect_files(args.paths)
+    if not files:
+        raise UsageError("no files found in the given folders")
+    predictor = Predictor.from_source(args.model, settings)
+    outcomes = predictor.predict([str(f) for f in files], errors="return")
+    rows = [_outcome_row(path, outcome) for path, outcome in zip(files, outcomes)]
+    if not args.no_log:
+        _log_outcomes(outcomes, predictor, settings)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.csv:
+        _write_csv(rows)
+    else:
+        _print_table(rows, predictor)
+    return EXIT_OK
+
+
+def _outcome_row(path: Path, outcome: Any) -> dict[str, Any]:
+    from fakescope.verdicts import Prediction
+
+    if isinstance(outcome, Prediction):
+        return {
+            "path": str(path),
+            "verdict": outcome.verdict,
+            "fake_probability": round(outcome.fake_probability, 6),
+            "confidence": round(outcome.confidence, 6),
+            "scores": {k: round(v, 6) for k, v in outcome.scores.items()},
+            "model": outcome.model_name,
+            "model_version": outcome.model_version,
+            "latency_ms": round(outcome.latency_ms, 3),
+            "sha256": outcome.sha256,
+        }
+    return {"path": str(path), "error": outcome.message, "reason": outcome.reason}
+
+
+def _log_outcomes(outcomes: list[Any], predictor: Any, settings: Settings) -> None:
+    """Record CLI predictions in the prediction log; a log problem warns but never fails."""
+    try:
+        from fakescope.store import PredictionStore
+        from fakescope.verdicts import Prediction
+
+        store = PredictionStore.from_settings(settings)
+        predictions = [o for o in outcomes if isinstance(o, Prediction)]
+        if predictions:
+            store.record_predictions(predictions, source="cli")
+        for rejection in (o for o in outcomes if not isinstance(o, Prediction)):
+            store.record_rejection(
+                rejection,
+                source="cli",
+                model_name=predictor.info.name,
+                model_version=predictor.info.version,
+            )
+    except (FakeScopeError, ImportError) as exc:
+        print(f"fakescope: warning: predictions not logged: {exc}", file=sys.stderr)
+
+
+def _write_csv(rows: list[dict[str, Any]]) -> None:
+    fields = [
+        "path",
+        "verdict",
+        "fake_probability",
+        "confidence",
+        "model",
+        "model_version",
+        "latency_ms",
+        "sha256",
+        "reason",
+        "error",
+    ]
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _print_table(rows: list[dict[str, Any]], predictor: Any) -> None:
+    width = min(60, max(len(r["path"]) for r in rows))
+    for row in rows:
+        path = row["path"] if len(row["path"]) <= width else "..." + row["path"][-(width - 3) :]
+        if "error" in row:
+            print(f"{path:<{width}}  REJECTED   {row['error']}")
+        else:
+            print(
+                f"{path:<{width}}  {row['verdict'].upper():<10} "
+                f"p(fake)={row['fake_probability']:.3f}  confidence={row['confidence']:.3f}  "
+                f"{row['latency_ms']:.0f} ms"
+            )
+    info = predictor.info
+    print(f"\nmodel: {info.name} {info.version} ({info.source})")
+    if info.limits:
+        print(f"limits: {info.limits}")
+
+
+# -- train / evaluate -------------------------------------------------------------------------
+
+
+def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.training import train_model
+
+    if not args.demo and not args.data:
+        raise UsageError("give a data folder (with real/ and fake/) or --demo")
+    if args.activate and not args.register:
+        raise UsageError("--activate needs --register")
+    kwargs: dict[str, Any] = {"base": args.base, "demo": args.demo, "seed": args.seed}
+    if args.epochs is not None:
+        kwargs["epochs"] = args.epochs
+    result = train_model(Path(args.data) if args.data else None, Path(args.out), **kwargs)
+    print(f"trained model written to {args.out}")
+    metrics = getattr(result, "metrics", None) or {}
+    for key in ("accuracy", "roc_auc"):
+        if key in metrics:
+            print(f"  {key}: {metrics[key]:.4f}")
+    if args.register:
+        from fakescope.registry import Registry
+
+        info = Registry(settings.registry_dir).register(args.out, activate=args.activate)
+        state = "active" if args.activate else "not active"
+        print(f"registered as {info.version} in {settings.registry_dir} ({state})")
+    return EXIT_OK
+
+
+def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.training import evaluate_model
+
+    source = args.model or settings.model_source
+    if source is None:
+        from fakescope.registry import Registry
+
+        active = Registry(settings.registry_dir).active()
+        source = active.source if active.is_hub else str(active.path)
+    metrics = evaluate_model(source, Path(args.data))
+    if args.json:
+        json.dump(metrics, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for key, value in metrics.items():
+            if isinstance(value, float):
+                print(f"{key}: {value:.4f}")
+            elif isinstance(value, (int, str)):
+                print(f"{key}: {value}")
+    return EXIT_OK
+
+
+# -- models -----------------------------------------------------------------------------------
+
+
+def _registry(settings: Settings) -> Any:
+    from fakescope.registry import Registry
+
+    return Registry(settings.registry_dir)
+
+
+def _cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
+    registry = _registry(settings)
+    versions = registry.versions()
+    active = registry.active_version()
+    if args.json:
+        json.dump(
+            [{**v.to_dict(), "active": v.version == active} for v in versions], sys.stdout, indent=2
+        )
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not versions:
+        print(f"registry {registry.root} is empty")
+        return EXIT_OK
+    for v in versions:
+        mark = "*" if v.version == active else " "
+        acc = v.metrics.get("accuracy")
+        acc_text = f"  accuracy={acc:.3f}" if isinstance(acc, (int, float)) else ""
+        print(f"{mark} {v.version:<5} {v.name:<32} {v.created_at}  {v.source}{acc_text}")
+    return EXIT_OK
+
+
+def _cmd_models_show(args: argparse.Namespace, settings: Settings) -> int:
+    registry = _registry(settings)
+    info = registry.get(args.version) if args.version else registry.active()
+    data = info.to_dict()
+    data["active"] = info.version == registry.active_version()
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return EXIT_OK
+
+
+def _cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
+    info = _registry(settings).promote(args.version)
+    print(f"{info.version} is now active")
+    return EXIT_OK
+
+
+def _cmd_models_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    info = _registry(settings).rollback()
+    print(f"rolled back: {info.version} is now active")
+    return EXIT_OK
+
+
+def _cmd_models_register(args: argparse.Namespace, settings: Settings) -> int:
+    registry = _registry(settings)
+    kwargs = {"name": args.name, "notes": args.notes, "activate": args.activate}
+    if args.source.startswith("hf://"):
+        info = registry.register_hub(args.source, **kwargs)
+    else:
+        info = registry.register(args.source, **kwargs)
+    print(f"registered {info.version} ({info.source}){' and activated' if args.activate else ''}")
+    return EXIT_OK
+
+
+def _usage(message: str) -> int:
+    raise UsageError(message)
+
+
+def _cmds(subparsers: Any) -> str:
+    return ", ".join(sorted(subparsers.choices))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

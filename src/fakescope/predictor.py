@@ -1,0 +1,227 @@
+"""Predictor: images in, verdicts out.
+
+Follows transformers' pipeline split: ``preprocess`` (decode + pixels -> tensors) -> ``_forward``
+(the hot path: tensors in, logits out, under ``torch.inference_mode``) -> ``postprocess`` (logits ->
+calibrated probabilities -> verdicts). ``_forward`` can be optimised and benchmarked alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fakescope.config import Settings
+from fakescope.errors import InvalidImageError
+from fakescope.images import LoadedImage, compute_features, load_image
+from fakescope.model import LoadedModel, ModelInfo, load_model
+from fakescope.preprocess import image_to_inputs
+from fakescope.verdicts import Prediction, Rejection, verdict_for
+
+ImageInput = Union[bytes, bytearray, str, os.PathLike, Image.Image, LoadedImage]
+Outcome = Union[Prediction, Rejection]
+
+
+@dataclass
+class _Prepared:
+    """One decoded image on its way through the batch."""
+
+    index: int
+    loaded: LoadedImage
+    inputs: np.ndarray  # (n_inputs, 3, H, W)
+    features: dict[str, float | None]
+    prep_seconds: float
+
+
+class Predictor:
+    """Scores images with one loaded model.
+
+    Thread-safe for concurrent ``predict`` calls (the dashboard shares one instance across
+    sessions): the module is only read, and torch's inference mode keeps no autograd state.
+    """
+
+    def __init__(self, model: LoadedModel, settings: Settings | None = None) -> None:
+        self.model = model
+        self.settings = settings or Settings.from_env()
+        if self.settings.num_threads > 0:
+            torch.set_num_threads(self.settings.num_threads)
+        self._fake_ids = [i for i, role in model.info.label_roles.items() if role == "fake"]
+        self._label_names = [model.info.labels[i] for i in sorted(model.info.labels)]
+        self._multi_label = model.problem_type == "multi_label_classification"
+
+    @property
+    def info(self) -> ModelInfo:
+        """Metadata of the loaded model."""
+        return self.model.info
+
+    @classmethod
+    def from_source(
+        cls, source: str | Path | None = None, settings: Settings | None = None
+    ) -> Predictor:
+        """Load a model and wrap it.
+
+        Args:
+            source: folder or ``hf://owner/name@revision``; None means ``settings.model_source``,
+                else the registry's active version.
+            settings: defaults to ``Settings.from_env()``.
+
+        Raises:
+            ModelLoadError: the model cannot be loaded.
+            RegistryError: no source given and the registry has no active version.
+        """
+        settings = settings or Settings.from_env()
+        chosen = source if source is not None else settings.model_source
+        if chosen is None:
+            from fakescope.registry import Registry  # late: a bare folder needs no registry
+
+            return cls(Registry(settings.registry_dir).load_active(settings), settings)
+        return cls(load_model(chosen, label_map=settings.label_map), settings)
+
+    # -- public API -------------------------------------------------------------------------
+
+    def predict(
+        self,
+        inputs: ImageInput | Iterable[ImageInput],
+        *,
+        errors: Literal["raise", "return"] = "raise",
+        with_features: bool = True,
+        names: Sequence[str | None] | None = None,
+    ) -> list[Any]:
+        """Score images in batches of ``settings.batch_size``.
+
+        Args:
+            inputs: one input or an iterable of bytes, paths, PIL images or LoadedImages.
+            errors: ``raise`` raises InvalidImageError on the first bad input; ``return`` puts a
+                :class:`Rejection` in that input's place and scores the rest.
+            with_features: compute drift features for each image (a few ms each).
+            names: display names for the inputs (paths are named by themselves).
+
+        Returns:
+            One :class:`Prediction` (or :class:`Rejection`) per input, in input order.
+        """
+        items = _as_list(inputs)
+        if names is not None and len(names) != len(items):
+            raise ValueError("names must have one entry per input")
+        outcomes: list[Any] = [None] * len(items)
+        batch: list[_Prepared] = []
+        for index, item in enumerate(items):
+            name = names[index] if names is not None else _name_of(item)
+            try:
+                batch.append(self._prepare(index, item, name, with_features))
+            except InvalidImageError as exc:
+                if errors == "raise":
+                    raise
+                outcomes[index] = Rejection(
+                    reason=exc.reason, message=str(exc), name=name, sha256=_sha_of(item)
+                )
+            if len(batch) >= self.settings.batch_size:
+                self._score(batch, outcomes)
+                batch = []
+        if batch:
+            self._score(batch, outcomes)
+        return outcomes
+
+    def warm_up(self) -> None:
+        """Run one forward pass on a blank input so the first real request is not slow."""
+        height, width = self.model.spec.input_size
+        self._forward(torch.zeros((1, 3, height, width)))
+
+    # -- the three stages -------------------------------------------------------------------
+
+    def preprocess(self, image: Image.Image) -> np.ndarray:
+        """RGB image -> model inputs, shape (n, 3, H, W) (n = 1 or the number of crops)."""
+        return image_to_inputs(image, self.model.spec)
+
+    def _forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Tensors in, logits out: the hot path."""
+        with torch.inference_mode():
+            return self.model.module(pixel_values=pixel_values).logits.float()
+
+    def postprocess(self, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Per-image logits (already aggregated over crops) -> (label scores, fake probability).
+
+        Logits are divided by the model's calibration temperature, then softmaxed (sigmoid for
+        multi-label models).
+        """
+        scaled = logits / self.model.info.temperature
+        if self._multi_label:
+            scores = torch.sigmoid(scaled)
+            fake = scores[:, self._fake_ids].max(dim=1).values
+        else:
+            scores = torch.softmax(scaled, dim=1)
+            fake = scores[:, self._fake_ids].sum(dim=1)
+        return scores.numpy(), fake.clamp(0.0, 1.0).numpy()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _prepare(
+        self, index: int, item: ImageInput, name: str | None, with_features: bool
+    ) -> _Prepared:
+        start = time.perf_counter()
+        loaded = (
+            item
+            if isinstance(item, LoadedImage)
+            else load_image(item, self.settings, name=name, draft_size=self._draft_size())
+        )
+        inputs = self.preprocess(loaded.image)
+        features = compute_features(loaded) if with_features else {}
+        return _Prepared(index, loaded, inputs, features, time.perf_counter() - start)
+
+    def _draft_size(self) -> tuple[int, int] | None:
+        """Reduced JPEG decoding is allowed only where the model resizes anyway."""
+        return None
+
+    def _score(self, batch: list[_Prepared], outcomes: list[Any]) -> None:
+        counts = [p.inputs.shape[0] for p in batch]
+        pixel_values = torch.from_numpy(np.concatenate([p.inputs for p in batch]))
+        start = time.perf_counter()
+        logits = self._forward(pixel_values)
+        # Crops of one image are averaged in logit space, then calibrated once.
+        per_image = torch.stack([chunk.mean(dim=0) for chunk in torch.split(logits, counts)])
+        scores, fake_probs = self.postprocess(per_image)
+        shared_seconds = time.perf_counter() - start
+        total_inputs = sum(counts)
+        info = self.model.info
+        settings = self.settings
+        for prepared, count, row, fake in zip(batch, counts, scores, fake_probs):
+            latency = prepared.prep_seconds + shared_seconds * count / total_inputs
+            outcomes[prepared.index] = Prediction(
+                verdict=verdict_for(float(fake), settings.threshold, settings.uncertain_band),
+                fake_probability=float(fake),
+                scores={self._label_names[i]: float(row[i]) for i in range(len(row))},
+                model_name=info.name,
+                model_version=info.version,
+                latency_ms=latency * 1000.0,
+                sha256=prepared.loaded.sha256,
+                features=prepared.features,
+                name=prepared.loaded.name,
+            )
+
+
+def _as_list(inputs: ImageInput | Iterable[ImageInput]) -> list[ImageInput]:
+    if isinstance(inputs, (bytes, bytearray, str, os.PathLike, Image.Image, LoadedImage)):
+        return [inputs]
+    return list(inputs)
+
+
+def _name_of(item: ImageInput) -> str | None:
+    if isinstance(item, (str, os.PathLike)):
+        return str(item)
+    if isinstance(item, LoadedImage):
+        return item.name
+    return None
+
+
+def _sha_of(item: ImageInput) -> str | None:
+    if isinstance(item, (bytes, bytearray)):
+        import hashlib
+
+        return hashlib.sha256(item).hexdigest()
+    return None
