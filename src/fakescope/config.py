@@ -40,6 +40,9 @@ class Settings:
     Attributes:
         model_source: a model folder or ``hf://owner/name@revision``; None means the registry's
             active version (FAKESCOPE_MODEL).
+        fallback_model_source: loaded when ``model_source`` cannot be (e.g. the hub is out of
+            reach); a folder, ``hf://...@rev``, or ``registry`` for the registry's active version
+            (FAKESCOPE_FALLBACK_MODEL).
         registry_dir: the model registry folder (FAKESCOPE_REGISTRY_DIR).
         data_dir: where the prediction log lives (FAKESCOPE_DATA_DIR).
         database_url: SQLAlchemy URL of the prediction log; None means SQLite in ``data_dir``
@@ -61,6 +64,7 @@ class Settings:
     """
 
     model_source: str | None = None
+    fallback_model_source: str | None = None
     registry_dir: Path = field(default_factory=_default_registry_dir)
     data_dir: Path = field(default_factory=_default_data_dir)
     database_url: str | None = None
@@ -136,6 +140,8 @@ class Settings:
 
         if (value := text("MODEL")) is not None:
             kwargs["model_source"] = value
+        if (value := text("FALLBACK_MODEL")) is not None:
+            kwargs["fallback_model_source"] = value
         if (value := text("REGISTRY_DIR")) is not None:
             kwargs["registry_dir"] = Path(value).expanduser()
         if (value := text("DATA_DIR")) is not None:

@@ -21,7 +21,7 @@ from PIL import Image
 from fakescope.config import Settings
 from fakescope.errors import InvalidImageError
 from fakescope.images import LoadedImage, compute_features, load_image
-from fakescope.model import LoadedModel, ModelInfo, load_model
+from fakescope.model import LoadedModel, ModelInfo
 from fakescope.preprocess import image_to_inputs
 from fakescope.verdicts import Prediction, Rejection, verdict_for
 
@@ -69,20 +69,18 @@ class Predictor:
 
         Args:
             source: folder or ``hf://owner/name@revision``; None means ``settings.model_source``,
-                else the registry's active version.
+                else the registry's active version (with ``settings.fallback_model_source`` as
+                the fallback when that fails).
             settings: defaults to ``Settings.from_env()``.
 
         Raises:
             ModelLoadError: the model cannot be loaded.
             RegistryError: no source given and the registry has no active version.
         """
-        settings = settings or Settings.from_env()
-        chosen = source if source is not None else settings.model_source
-        if chosen is None:
-            from fakescope.registry import Registry  # late: a bare folder needs no registry
+        from fakescope.registry import load_configured_model
 
-            return cls(Registry(settings.registry_dir).load_active(settings), settings)
-        return cls(load_model(chosen, label_map=settings.label_map), settings)
+        settings = settings or Settings.from_env()
+        return cls(load_configured_model(settings, source), settings)
 
     # -- public API -------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -350,6 +350,35 @@ class Registry:
             return VersionInfo(**known, path=folder)
         except (OSError, json.JSONDecodeError, TypeError) as exc:
             raise RegistryError(f"registry metadata {path} is unreadable: {exc}") from None
+
+
+def load_configured_model(settings: Settings, source: str | Path | None = None) -> LoadedModel:
+    """Load the model the settings ask for.
+
+    ``source`` wins; else ``settings.model_source``; else the registry's active version. When no
+    explicit ``source`` is given and that load fails, ``settings.fallback_model_source`` is tried
+    (``registry`` means the active version); the fallback's ``info.extra`` then holds
+    ``fallback_reason`` so the UI can say which model is live and why.
+
+    Raises:
+        ModelLoadError, RegistryError: the model (and its fallback, if any) cannot be loaded.
+    """
+
+    def load(chosen: str | Path | None) -> LoadedModel:
+        if chosen is None or str(chosen) == "registry":
+            return Registry(settings.registry_dir).load_active(settings)
+        return load_model(chosen, label_map=settings.label_map)
+
+    if source is not None:
+        return load(source)
+    try:
+        return load(settings.model_source)
+    except (ModelLoadError, RegistryError) as exc:
+        if not settings.fallback_model_source:
+            raise
+        loaded = load(settings.fallback_model_source)
+        loaded.info = replace(loaded.info, extra={**loaded.info.extra, "fallback_reason": str(exc)})
+        return loaded
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

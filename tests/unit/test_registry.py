@@ -139,3 +139,19 @@ def test_limits_come_from_the_model_card(registry: Registry) -> None:
     card = "# Model\n\n## Limits\nIt has never seen a real GAN.\nDemo only.\n\n## Training\nx\n"
     (registry.get("v1").path / "README.md").write_text(card)
     assert registry.load("v1").info.limits == "It has never seen a real GAN. Demo only."
+
+
+def test_fallback_model_when_the_primary_cannot_load(registry: Registry) -> None:
+    from fakescope.config import Settings
+    from fakescope.registry import load_configured_model
+
+    settings = Settings(
+        model_source="hf://dima806/deepfake_vs_real_image_detection@main",  # offline in tests
+        fallback_model_source="registry",
+        registry_dir=registry.root,
+    )
+    loaded = load_configured_model(settings)
+    assert loaded.info.version == "v1"
+    assert "cannot download" in loaded.info.extra["fallback_reason"]
+    with pytest.raises(ModelLoadError, match="cannot download"):
+        load_configured_model(settings.replace(fallback_model_source=None))
