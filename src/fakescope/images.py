@@ -1,0 +1,741 @@
+"""Image intake: bytes, paths and PIL images -> validated RGB images; image features for drift.
+
+Every input goes through :func:`load_image`, which
+
+1. reads the bytes (a path is checked against the size limit from its file size, before reading),
+2. detects the format from the content (magic bytes), never from a file name,
+3. opens the header only and checks the pixel count and the minimum side *before* decoding, so a
+   decompression bomb (a header that claims 100000x100000) is rejected without allocating,
+4. decodes the first frame, applies the EXIF orientation and converts any colour mode to RGB.
+
+Anything that is not an image FakeScope can judge raises :class:`InvalidImageError` with a short
+``reason`` code and a message that says what was wrong and what is accepted. Pillow's own guards
+stay on: ``Image.MAX_IMAGE_PIXELS`` and ``ImageFile.LOAD_TRUNCATED_IMAGES`` are never changed.
+
+:func:`compute_features` turns a loaded image into the few numbers that drift monitoring compares
+between a reference profile and recent traffic (:data:`FEATURE_NAMES`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import stat
+import warnings
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps
+
+from fakescope.config import Settings
+from fakescope.errors import InvalidImageError
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+FEATURE_NAMES: tuple[str, ...] = (
+    "width",
+    "height",
+    "brightness",
+    "contrast",
+    "saturation",
+    "sharpness",
+    "high_freq_energy",
+    "jpeg_quality",
+)
+# Features are computed on a copy whose longer side is at most this many pixels.
+FEATURE_MAX_SIDE = 512
+
+_DISPLAY_NAMES = {
+    "JPEG": "JPEG",
+    "PNG": "PNG",
+    "WEBP": "WebP",
+    "BMP": "BMP",
+    "TIFF": "TIFF",
+    "GIF": "GIF",
+}
+# Sizes of the BMP info headers Pillow knows; checked so that text starting with "BM" is not a BMP.
+_BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+_TIFF_PREFIXES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+_ORIENTATION_TAG = int(ExifTags.Base.Orientation)
+# EXIF orientations 5-8 rotate by 90 degrees, so the displayed width is the stored height.
+_SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's "L"
+
+# The IJG (libjpeg) luminance table of the JPEG standard (Annex K), in natural (row-major) order,
+# which is the order Pillow gives in ``image.quantization``.
+_IJG_LUMA = np.array(
+    [
+        [16, 11, 10, 16, 24, 40, 51, 61],
+        [12, 12, 14, 19, 26, 58, 60, 55],
+        [14, 13, 16, 24, 40, 57, 69, 56],
+        [14, 17, 22, 29, 51, 87, 80, 62],
+        [18, 22, 37, 56, 68, 109, 103, 77],
+        [24, 35, 55, 64, 81, 104, 113, 92],
+        [49, 64, 78, 87, 103, 121, 120, 101],
+        [72, 92, 95, 98, 112, 100, 103, 99],
+    ],
+    dtype=np.int64,
+).ravel()
+
+
+def _ijg_tables(base: np.ndarray) -> np.ndarray:
+    """``base`` scaled the way libjpeg's ``jpeg_set_quality`` does, for q = 1..100 (100 x 64)."""
+    qualities = np.arange(1, 101)
+    scale = np.where(qualities < 50, 5000 // qualities, 200 - 2 * qualities)
+    tables = (base[None, :] * scale[:, None] + 50) // 100
+    # Pillow saves with force_baseline, which caps entries at 255 (8-bit tables).
+    return np.clip(tables, 1, 255)
+
+
+_IJG_LUMA_BY_QUALITY = _ijg_tables(_IJG_LUMA)
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A validated, decoded image.
+
+    Attributes:
+        image: RGB, EXIF-oriented; full resolution, or reduced by the JPEG decoder when
+            ``draft_size`` was given to :func:`load_image`.
+        sha256: hex SHA-256 of the input bytes (of a canonical encoding for PIL inputs).
+        format: one of :data:`ACCEPTED_FORMATS`.
+        width, height: the original size after EXIF orientation (even if draft-reduced).
+        size_bytes: size of the input in bytes; 0 for PIL inputs.
+        jpeg_quality: IJG quality (1..100) estimated from the quantization tables, JPEG only.
+        name: file name or path when known.
+    """
+
+    image: Image.Image
+    sha256: str
+    format: str
+    width: int
+    height: int
+    size_bytes: int
+    jpeg_quality: float | None
+    name: str | None
+
+
+# --------------------------------------------------------------------------------------------
+# Format detection and messages
+# --------------------------------------------------------------------------------------------
+
+
+def detect_format(data: bytes) -> str | None:
+    """The accepted image format of ``data``, from its magic bytes.
+
+    Args:
+        data: the start of a file (the first 32 bytes are enough).
+
+    Returns:
+        One of :data:`ACCEPTED_FORMATS`, or None when the content is not an accepted image.
+    """
+    head = bytes(data[:32])
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith(_TIFF_PREFIXES):
+        return "TIFF"
+    if head[:2] == b"BM" and len(head) >= 18:
+        if int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+            return "BMP"
+    return None
+
+
+def _describe_content(data: bytes) -> str:
+    """What a rejected input looks like, for the error message ("looks like a PDF document")."""
+    head = bytes(data[:4096])
+    binary_kinds = (
+        (b"%PDF-", "a PDF document"),
+        (b"%!PS", "a PostScript document"),
+        (b"PK\x03\x04", "a ZIP archive (or a document stored as one, such as .docx)"),
+        (b"PK\x05\x06", "an empty ZIP archive"),
+        (b"\x1f\x8b", "a gzip-compressed file"),
+        (b"BZh", "a bzip2-compressed file"),
+        (b"\xfd7zXZ\x00", "an xz-compressed file"),
+        (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+        (b"Rar!\x1a\x07", "a RAR archive"),
+        (b"\x7fELF", "a program (ELF executable)"),
+        (b"MZ", "a Windows program"),
+        (b"8BPS", "a Photoshop (PSD) document"),
+        (b"\x00\x00\x01\x00", "an icon (ICO) image, which is not accepted"),
+        (b"\xff\x4f\xff\x51", "a JPEG 2000 image, which is not accepted"),
+        (b"\x00\x00\x00\x0cjP  ", "a JPEG 2000 image, which is not accepted"),
+        (b"\xff\x0a", "a JPEG XL image, which is not accepted"),
+        (b"\x00\x00\x00\x0cJXL ", "a JPEG XL image, which is not accepted"),
+        (b"ID3", "an MP3 audio file"),
+        (b"OggS", "an Ogg audio/video file"),
+        (b"SQLite format 3\x00", "an SQLite database"),
+    )
+    for magic, kind in binary_kinds:
+        if head.startswith(magic):
+            return f"looks like {kind}"
+    if head[:4] == b"RIFF":
+        riff_kind = {b"WAVE": "a WAV audio file", b"AVI ": "an AVI video"}.get(head[8:12])
+        return f"looks like {riff_kind or 'a RIFF container that is not a WebP image'}"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+            return "looks like a HEIC/HEIF photo, which is not accepted (export it as JPEG)"
+        if brand in (b"avif", b"avis"):
+            return "looks like an AVIF image, which is not accepted"
+        return "looks like an MP4/QuickTime video"
+    if len(head) > 257 + 5 and head[257:262] == b"ustar":
+        return "looks like a tar archive"
+
+    text = _as_text(head)
+    if text is None:
+        return "is not any known image format (unrecognised binary data)"
+    lowered = text.lstrip("\ufeff \t\r\n").lower()
+    if "<svg" in lowered[:2048]:
+        return "looks like an SVG vector drawing, which is not accepted (export it as PNG)"
+    if lowered.startswith(("<!doctype html", "<html")) or "<html" in lowered[:1024]:
+        return "looks like an HTML page (save the image itself, not the page)"
+    if lowered.startswith("<?xml"):
+        return "looks like an XML document"
+    if lowered.startswith("data:image/"):
+        return "looks like a base64 data URL (decode it and send the image bytes)"
+    if lowered.startswith(("{", "[")):
+        return "looks like JSON text"
+    return "looks like plain text"
+
+
+def _as_text(head: bytes) -> str | None:
+    """``head`` decoded as UTF-8 if it is mostly printable text, else None."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # A multi-byte character cut at the end of the sample is still text.
+        if error.start < len(head) - 4:
+            return None
+        text = head[: error.start].decode("utf-8")
+    if not text:
+        return None
+    printable = sum(ch.isprintable() or ch in "\t\r\n" for ch in text)
+    return text if printable / len(text) >= 0.95 else None
+
+
+def _human_bytes(count: int) -> str:
+    if count < 1024:
+        return f"{count} bytes"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.1f} KB"
+    return f"{count / (1024 * 1024):.1f} MB"
+
+
+def _accepted(settings: Settings) -> str:
+    """The sentence every rejection ends with: what is accepted."""
+    formats = ", ".join(_DISPLAY_NAMES[f] for f in ACCEPTED_FORMATS[:-1])
+    limit_mb = f"{settings.max_file_bytes / (1024 * 1024):g} MB"
+    return (
+        f"Accepted: {formats} or {_DISPLAY_NAMES[ACCEPTED_FORMATS[-1]]} images (first frame of an "
+        f"animation), up to {limit_mb} and {settings.max_pixels:,} pixels, "
+        f"at least {settings.min_side} px on each side."
+    )
+
+
+def _reject(message: str, reason: str, settings: Settings) -> InvalidImageError:
+    return InvalidImageError(f"{message} {_accepted(settings)}", reason=reason)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the input
+# --------------------------------------------------------------------------------------------
+
+
+def _read_path(path: str | os.PathLike, settings: Settings) -> bytes:
+    """The bytes of a file, checked against the size limit before it is read."""
+    shown = os.fsdecode(os.fspath(path))
+    if not shown:
+        raise _reject("Cannot read the file: the path is empty.", "unreadable", settings)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise _reject(f"Cannot read {shown!r}: no such file.", "unreadable", settings) from None
+    except (OSError, ValueError) as error:
+        raise _reject(f"Cannot read {shown!r}: {error}.", "unreadable", settings) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _reject(f"Cannot read {shown!r}: it is a folder.", "unreadable", settings)
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO would block and a device like /dev/zero never ends.
+        raise _reject(f"Cannot read {shown!r}: not a regular file.", "unreadable", settings)
+    _check_byte_count(info.st_size, settings, what=f"The file {shown!r}")
+    try:
+        with open(path, "rb") as handle:
+            # One byte more than the limit tells a file that grew since stat() from one that fits.
+            data = handle.read(settings.max_file_bytes + 1)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise _reject(f"Cannot read {shown!r}: {reason}.", "unreadable", settings) from None
+    # Only max_file_bytes + 1 bytes were read, so the real size is unknown beyond the limit.
+    _check_byte_count(len(data), settings, what=f"The file {shown!r}", exact=False)
+    return data
+
+
+def _read_stream(stream: BinaryIO, settings: Settings) -> bytes:
+    """The bytes of a file-like object (e.g. an upload), never more than the limit + 1."""
+    try:
+        data = stream.read(settings.max_file_bytes + 1)
+    except (OSError, ValueError) as error:
+        raise _reject(f"Cannot read the upload: {error}.", "unreadable", settings) from None
+    if not isinstance(data, (bytes, bytearray)):
+        raise _reject(
+            "Cannot read the upload: the stream gives text, not bytes (open it in binary mode).",
+            "unreadable",
+            settings,
+        )
+    data = bytes(data)
+    _check_byte_count(len(data), settings, what="The upload", exact=False)
+    return data
+
+
+def _check_byte_count(count: int, settings: Settings, *, what: str, exact: bool = True) -> None:
+    """Reject an empty input or one over ``max_file_bytes`` (``exact``: count is the real size)."""
+    if count == 0:
+        raise _reject(f"{what} is empty (0 bytes).", "empty", settings)
+    if count > settings.max_file_bytes:
+        limit = _human_bytes(settings.max_file_bytes)
+        size = _human_bytes(count) if exact else f"more than {limit}"
+        raise _reject(f"{what} is too large ({size}; the limit is {limit}).", "too_large", settings)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+
+def _check_dimensions(width: int, height: int, settings: Settings) -> None:
+    pixels = width * height
+    if pixels > settings.max_pixels:
+        raise _reject(
+            f"The image is {width}x{height} ({pixels:,} pixels), more than the limit of "
+            f"{settings.max_pixels:,} pixels.",
+            "too_many_pixels",
+            settings,
+        )
+    if min(width, height) < settings.min_side:
+        raise _reject(
+            f"The image is {width}x{height} pixels, too small to judge.", "too_small", settings
+        )
+
+
+def _looks_truncated(data: bytes | None, fmt: str, error: BaseException) -> bool:
+    """Whether a decoding failure comes from data that ends early (rather than bad data)."""
+    text = str(error).lower()
+    if isinstance(error, EOFError) or "truncated" in text or "unexpected end" in text:
+        return True
+    if data is None:
+        return False
+    # Pillow does not always say so; the format's own end marker or length field does.
+    if fmt == "JPEG":
+        return not data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if fmt == "PNG":
+        return b"IEND" not in data[-64:]
+    if fmt == "GIF":
+        return not data.rstrip(b"\x00").endswith(b"\x3b")
+    if fmt == "WEBP" and len(data) >= 8:
+        return int.from_bytes(data[4:8], "little") + 8 > len(data)
+    if fmt == "BMP" and len(data) >= 6:
+        return int.from_bytes(data[2:6], "little") > len(data)
+    if fmt == "TIFF" and data[2:4] in (b"*\x00", b"\x00*"):
+        # Classic TIFF: the first directory (offset, entry count, 12-byte entries) must fit.
+        order = "little" if data[:2] == b"II" else "big"
+        offset = int.from_bytes(data[4:8], order)
+        if offset + 2 > len(data):
+            return True
+        entries = int.from_bytes(data[offset : offset + 2], order)
+        return offset + 2 + 12 * entries > len(data)
+    return False
+
+
+def _decode_error(
+    data: bytes | None, fmt: str | None, error: BaseException, settings: Settings
+) -> InvalidImageError:
+    """The rejection for a decoder failure: ``truncated`` or ``corrupt``."""
+    shown = _DISPLAY_NAMES.get(fmt or "", "image")
+    if _looks_truncated(data, fmt or "", error):
+        received = f" ({_human_bytes(len(data))} received)" if data is not None else ""
+        return _reject(
+            f"The {shown} data is truncated: it ends before the image is complete{received}. "
+            "Upload the complete file.",
+            "truncated",
+            settings,
+        )
+    detail = str(error) if isinstance(error, (OSError, SyntaxError, ValueError)) else ""
+    if "cannot identify image file" in detail:
+        detail = "its header cannot be parsed"
+    detail = detail or type(error).__name__
+    return _reject(
+        f"The {shown} data is corrupt and cannot be decoded ({detail}).", "corrupt", settings
+    )
+
+
+def _bomb_error(error: Image.DecompressionBombError, settings: Settings) -> Exception:
+    match = re.search(r"\((\d+) pixels\)", str(error))
+    claimed = f"{int(match.group(1)):,} pixels" if match else "a huge number of pixels"
+    return _reject(
+        f"The image header claims {claimed}, more than the limit of {settings.max_pixels:,} "
+        "pixels (a possible decompression bomb).",
+        "too_many_pixels",
+        settings,
+    )
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1..8) of an image; 1 when absent or unreadable."""
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not reject a good image
+        logger.debug("unreadable EXIF data; orientation ignored", exc_info=True)
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
+    if orientation == 1:
+        return image
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - same as above: keep the pixels as stored
+        logger.debug("EXIF orientation could not be applied", exc_info=True)
+        return image
+
+
+def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float grayscale -> 8-bit RGB.
+
+    Pillow's own conversion clips these to 0..255 (a 16-bit photo turns white), so values are
+    scaled: I;16 by 1/257 (65535 -> 255); I by its apparent range (0..255 as is, 0..65535 like
+    16-bit, anything else stretched min..max); F as 0..1 when it fits there, else clipped 0..255.
+    """
+    values = np.asarray(image).astype(np.float64)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if image.mode.startswith("I;16"):
+        scaled = values / 257.0
+    elif image.mode == "I":
+        if low >= 0 and high <= 255:
+            scaled = values
+        elif low >= 0 and high <= 65535:
+            scaled = values / 257.0
+        else:
+            scaled = (values - low) * (255.0 / (high - low))
+    elif low >= 0 and high <= 1.0:
+        scaled = values * 255.0
+    else:
+        scaled = values
+    gray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return Image.fromarray(np.repeat(gray[:, :, None], 3, axis=2))
+
+
+def _to_rgb(image: Image.Image, settings: Settings) -> Image.Image:
+    """Any Pillow mode -> RGB (the caller's image is never modified)."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in _HIGH_DEPTH_MODES:
+        return _high_depth_to_rgb(image)
+    has_alpha = "A" in image.getbands() or "a" in image.getbands()
+    if mode == "P" and "transparency" in image.info:
+        has_alpha = True
+    try:
+        if has_alpha:
+            rgba = image.convert("RGBA")
+            # Transparent pixels have no defined colour (often black or leftover garbage); white
+            # is what a viewer shows on a page, and it is deterministic, so the same upload always
+            # gives the same pixels.
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(background, rgba).convert("RGB")
+        return image.convert("RGB")
+    except ValueError:
+        raise _reject(
+            f"The image's colour mode {mode!r} cannot be converted to RGB.",
+            "unsupported_type",
+            settings,
+        ) from None
+
+
+def _decode(
+    data: bytes, fmt: str, settings: Settings, draft_size: tuple[int, int] | None
+) -> tuple[Image.Image, int, int, float | None]:
+    """Decode validated bytes -> (RGB image, original width, original height, JPEG quality)."""
+    # Pillow reports odd input through warnings (corrupt EXIF, DecompressionBombWarning). They are
+    # recorded here so they never escape to the caller: the pixel limit is checked below by us,
+    # and a warning is no reason to reject an image Pillow decodes. (catch_warnings swaps the
+    # global filter list; a concurrent thread may miss a warning meanwhile, never an error.)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            image = Image.open(io.BytesIO(data), formats=[fmt])
+        except Image.DecompressionBombError as error:
+            raise _bomb_error(error, settings) from None
+        except Exception as error:  # noqa: BLE001 - hostile bytes can raise anything in a decoder
+            raise _decode_error(data, fmt, error, settings) from None
+        orientation = _orientation(image)
+        width, height = image.size
+        if orientation in _SWAPPING_ORIENTATIONS:
+            width, height = height, width
+        # Only the header has been read so far: nothing is allocated for the pixels yet.
+        _check_dimensions(width, height, settings)
+        quality = estimate_jpeg_quality(image) if fmt == "JPEG" else None
+        if draft_size is not None and fmt == "JPEG":
+            target = draft_size
+            if orientation in _SWAPPING_ORIENTATIONS:
+                target = (draft_size[1], draft_size[0])  # the decoder sees the stored layout
+            image.draft("RGB", (max(1, int(target[0])), max(1, int(target[1]))))
+        try:
+            image.load()  # first frame only: later GIF/WebP frames and TIFF pages stay unread
+        except Image.DecompressionBombError as error:
+            raise _bomb_error(error, settings) from None
+        except Exception as error:  # noqa: BLE001 - see above
+            raise _decode_error(data, fmt, error, settings) from None
+        rgb = _to_rgb(_apply_orientation(image, orientation), settings)
+        if rgb is image and getattr(image, "fp", None) is not None:
+            # Multi-frame files keep their data open for seek(); the result must not hold it.
+            rgb = image.copy()
+            image.close()
+    for warning in caught:
+        logger.debug("Pillow warning while decoding %s: %s", fmt, warning.message)
+    return rgb, width, height, quality
+
+
+def _load_pil(image: Image.Image, settings: Settings, name: str | None) -> LoadedImage:
+    """Validate and convert an image the caller already holds (never modifying it)."""
+    fmt = image.format if image.format in ACCEPTED_FORMATS else None
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        orientation = _orientation(image)
+        width, height = image.size
+        if orientation in _SWAPPING_ORIENTATIONS:
+            width, height = height, width
+        _check_dimensions(width, height, settings)
+        try:
+            image.load()  # a lazily opened file may still fail here
+        except Exception as error:  # noqa: BLE001 - anything a decoder raises, as for bytes
+            raise _decode_error(None, fmt, error, settings) from None
+        quality = estimate_jpeg_quality(image) if fmt == "JPEG" else None
+        rgb = _to_rgb(_apply_orientation(image, orientation), settings)
+    if rgb is image:
+        rgb = image.copy()  # the caller may change its image later; ours must not change
+    # A canonical encoding (input mode, size, RGB bytes): the same pixels give the same hash.
+    digest = hashlib.sha256(f"{image.mode}:{rgb.width}x{rgb.height}:".encode())
+    digest.update(rgb.tobytes())
+    filename = getattr(image, "filename", None)
+    return LoadedImage(
+        image=rgb,
+        sha256=digest.hexdigest(),
+        # An in-memory image has no format; PNG is the lossless format its pixels amount to.
+        format=fmt or "PNG",
+        width=width,
+        height=height,
+        size_bytes=0,
+        jpeg_quality=quality,
+        name=name if name is not None else (str(filename) if filename else None),
+    )
+
+
+def load_image(
+    source: bytes | str | os.PathLike | Image.Image | BinaryIO,
+    settings: Settings | None = None,
+    *,
+    name: str | None = None,
+    draft_size: tuple[int, int] | None = None,
+) -> LoadedImage:
+    """Read, validate and decode one image.
+
+    Args:
+        source: the encoded bytes (also bytearray/memoryview), a path (str or os.PathLike), a
+            binary file-like object (e.g. a Streamlit upload), or a PIL image.
+        settings: the limits (``max_file_bytes``, ``max_pixels``, ``min_side``); None means the
+            defaults of ``Settings()``; pass ``Settings.from_env()`` to honour FAKESCOPE_* vars.
+        name: a file name to keep with the image; defaults to the path or the upload's name.
+        draft_size: for JPEG input, let the decoder return a 1/2, 1/4 or 1/8 scale image that
+            is still at least this (width, height); ``width``/``height`` stay the original's.
+
+    Returns:
+        The RGB, EXIF-oriented image with its hash, format, original size and JPEG quality.
+
+    Raises:
+        InvalidImageError: with ``reason`` ``empty``, ``too_large``, ``too_many_pixels``,
+            ``truncated``, ``corrupt``, ``unsupported_type``, ``too_small`` or ``unreadable``;
+            the message says what was wrong and what is accepted.
+    """
+    settings = settings if settings is not None else Settings()
+    if isinstance(source, Image.Image):
+        return _load_pil(source, settings, name)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        _check_byte_count(len(data), settings, what="The input")
+    elif isinstance(source, (str, os.PathLike)):
+        data = _read_path(source, settings)
+        if name is None:
+            name = os.fsdecode(os.fspath(source))
+    elif hasattr(source, "read"):
+        data = _read_stream(source, settings)
+        stream_name = getattr(source, "name", None)
+        if name is None and isinstance(stream_name, str) and stream_name:
+            name = stream_name
+    else:
+        raise _reject(
+            f"Cannot load an image from a {type(source).__name__}: give bytes, a file path or "
+            "a PIL image.",
+            "unsupported_type",
+            settings,
+        )
+
+    fmt = detect_format(data)
+    if fmt is None:
+        raise _reject(
+            f"The input is not an accepted image: it {_describe_content(data)}.",
+            "unsupported_type",
+            settings,
+        )
+    image, width, height, quality = _decode(data, fmt, settings, draft_size)
+    return LoadedImage(
+        image=image,
+        sha256=hashlib.sha256(data).hexdigest(),
+        format=fmt,
+        width=width,
+        height=height,
+        size_bytes=len(data),
+        jpeg_quality=quality,
+        name=name,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# JPEG quality and drift features
+# --------------------------------------------------------------------------------------------
+
+
+def estimate_jpeg_quality(image: Image.Image) -> float | None:
+    """Estimate the IJG quality (1..100) a JPEG was saved with, from its quantization tables.
+
+    The luminance table is compared with the IJG standard luminance table scaled for every
+    quality 1..100 (as libjpeg's ``jpeg_set_quality`` scales it); the closest quality, by the sum
+    of absolute differences, wins (ties: their mean). Exact for files written by libjpeg or
+    Pillow; an approximation for encoders with tables of their own (cameras, Photoshop).
+
+    Args:
+        image: a PIL image opened from a JPEG file (it carries ``quantization``).
+
+    Returns:
+        The estimated quality, or None when the image has no usable luminance table.
+    """
+    tables = getattr(image, "quantization", None)
+    if not tables or 0 not in tables:
+        return None
+    luma = np.asarray(tables[0], dtype=np.int64)
+    if luma.shape != (64,):
+        return None
+    error = np.abs(_IJG_LUMA_BY_QUALITY - luma[None, :]).sum(axis=1)
+    best = np.flatnonzero(error == error.min()) + 1
+    return float(best.mean())
+
+
+def _feature_pixels(image: Image.Image) -> np.ndarray:
+    """uint8 RGB (H, W, 3), scaled down so that the longer side is <= FEATURE_MAX_SIDE."""
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    longer = max(image.size)
+    if longer > FEATURE_MAX_SIDE:
+        scale = FEATURE_MAX_SIDE / longer
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        # BOX = area average: cheap and alias-free; reducing_gap lets Pillow reduce by whole
+        # factors first, so the cost hardly grows with the photo.
+        image = image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _high_freq_share(luma: np.ndarray) -> float:
+    """Share of the luma's spectral energy outside the disc of radius Nyquist/4 (DC excluded)."""
+    height, width = luma.shape
+    centred = luma - luma.mean()
+    # A Hann window stops the jump between opposite borders from posing as high frequencies.
+    window = np.outer(np.hanning(height), np.hanning(width)) if min(height, width) > 2 else 1.0
+    power = np.abs(np.fft.rfft2(centred * window)) ** 2
+    fy = np.fft.fftfreq(height)[:, None] / 0.5  # in units of Nyquist
+    fx = np.fft.rfftfreq(width)[None, :] / 0.5
+    # rfft2 keeps half the columns: the ones that stand for two (+f and -f) count twice.
+    weight = np.full(power.shape[1], 2.0)
+    weight[0] = 1.0
+    if width % 2 == 0:
+        weight[-1] = 1.0
+    power = power * weight[None, :]
+    power[0, 0] = 0.0
+    total = float(power.sum())
+    if total <= 1e-12 * max(1, luma.size):
+        return 0.0
+    high = float(power[(fx**2 + fy**2) > 0.25**2].sum())
+    return min(1.0, max(0.0, high / total))
+
+
+def compute_features(loaded: LoadedImage) -> dict[str, float | None]:
+    """Image features for drift monitoring, keys exactly :data:`FEATURE_NAMES`.
+
+    All but width/height are computed on a copy scaled down (area average) so that its longer
+    side is at most 512 px: the cost does not depend on the photo's size and the values are
+    comparable between a 12 MP photo and a 1 MP one. Luma is ITU-R BT.601
+    (0.299 R + 0.587 G + 0.114 B).
+
+    - ``width``, ``height``: original size in pixels after EXIF orientation.
+    - ``brightness``: mean luma, 0 (black) .. 1 (white).
+    - ``contrast``: standard deviation of luma, 0 (flat) .. 0.5 (half black, half white).
+    - ``saturation``: mean HSV saturation (max - min) / max per pixel, 0 (grey) .. 1 (pure hues).
+    - ``sharpness``: variance of the 4-neighbour Laplacian of luma in 0..255 units (interior
+      pixels), 0 for a flat image, thousands for fine texture or noise.
+    - ``high_freq_energy``: share of the luma's spectral energy (Hann-windowed, DC excluded)
+      outside the disc of radius 1/4 of the Nyquist frequency, 0..1; about 0.95 for white
+      noise, near 1 for a one-pixel checkerboard, near 0 for smooth gradients.
+    - ``jpeg_quality``: the estimated IJG quality 1..100 for JPEG input, else None.
+
+    Args:
+        loaded: an image from :func:`load_image`.
+
+    Returns:
+        A dict of floats (None only for ``jpeg_quality`` of non-JPEG input).
+    """
+    rgb = _feature_pixels(loaded.image)
+    red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    luma = (
+        red.astype(np.float64) * _LUMA_WEIGHTS[0]
+        + green.astype(np.float64) * _LUMA_WEIGHTS[1]
+        + blue.astype(np.float64) * _LUMA_WEIGHTS[2]
+    )
+    # Channel-wise max/min on uint8 views: far faster than reducing over a trailing axis.
+    brightest = np.maximum(np.maximum(red, green), blue)
+    spread = (brightest - np.minimum(np.minimum(red, green), blue)).astype(np.float64)
+    saturation = np.divide(
+        spread, brightest, out=np.zeros_like(spread), where=brightest > 0, dtype=np.float64
+    )
+    if luma.shape[0] >= 3 and luma.shape[1] >= 3:
+        laplacian = (
+            luma[:-2, 1:-1]
+            + luma[2:, 1:-1]
+            + luma[1:-1, :-2]
+            + luma[1:-1, 2:]
+            - 4.0 * luma[1:-1, 1:-1]
+        )
+        sharpness = float(laplacian.var())
+    else:
+        sharpness = 0.0
+    return {
+        "width": float(loaded.width),
+        "height": float(loaded.height),
+        "brightness": float(luma.mean() / 255.0),
+        "contrast": float(luma.std() / 255.0),
+        "saturation": float(saturation.mean()),
+        "sharpness": sharpness,
+        "high_freq_energy": _high_freq_share(luma),
+        "jpeg_quality": loaded.jpeg_quality,
+    }
