@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from fakescope.errors import DriftError
+from fakescope.images import FEATURE_NAMES
 
 PSI_SMOOTHING = 1e-4
 PSI_BANDS = ((0.1, "stable"), (0.25, "moderate"), (math.inf, "significant"))
@@ -370,9 +371,7 @@ class ReferenceProfile:
             DriftError: a named column is missing or not numeric.
         """
         if feature_names is None:
-            from fakescope.store import feature_names as known_features
-
-            names = [name for name in known_features() if name in frame.columns]
+            names = [name for name in FEATURE_NAMES if name in frame.columns]
         else:
             names = list(feature_names)
             missing = [name for name in names if name not in frame.columns]

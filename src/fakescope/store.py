@@ -40,22 +40,10 @@ from sqlalchemy.pool import StaticPool
 
 from fakescope.config import Settings
 from fakescope.errors import StoreError
+from fakescope.images import FEATURE_NAMES
 from fakescope.verdicts import Prediction, Rejection
 
 CURRENT_SCHEMA_VERSION = 2
-
-# The documented feature list lives in fakescope.images; this copy is only used when that module
-# cannot be imported, so that the log still opens and reads (it never decides what is stored).
-_FALLBACK_FEATURE_NAMES = (
-    "width",
-    "height",
-    "brightness",
-    "contrast",
-    "saturation",
-    "sharpness",
-    "high_freq_energy",
-    "jpeg_quality",
-)
 
 PREDICTION_COLUMNS = (
     "id",
@@ -89,10 +77,6 @@ _MAX_SOURCE_LEN = 64
 
 def feature_names() -> tuple[str, ...]:
     """The image feature names, in display order (``fakescope.images.FEATURE_NAMES``)."""
-    try:
-        from fakescope.images import FEATURE_NAMES
-    except ImportError:
-        return _FALLBACK_FEATURE_NAMES
     return tuple(FEATURE_NAMES)
 
 
