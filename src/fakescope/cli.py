@@ -109,6 +109,35 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(
         handler=lambda args, settings: _usage("models needs a command: " + _cmds(sub))
     )
+
+    traffic = commands.add_parser(
+        "simulate-traffic",
+        help="feed a reproducible stream of sample images through the model into the log",
+    )
+    traffic.add_argument("--count", type=int, default=200, help="number of images (default 200)")
+    traffic.add_argument(
+        "--shift",
+        choices=("brightness", "blur", "jpeg", "resize"),
+        help="induce an input shift (default: none)",
+    )
+    traffic.add_argument(
+        "--strength", type=float, default=0.5, help="shift strength in (0, 1] (default 0.5)"
+    )
+    traffic.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    traffic.add_argument(
+        "--start", help="logged time of the first image, ISO 8601 (default: ends now)"
+    )
+    traffic.add_argument(
+        "--interval-seconds",
+        type=float,
+        default=0.0,
+        help="logged time between images (default 0: the real time of scoring)",
+    )
+    traffic.add_argument("--model", help="model folder or hf://owner/name@revision")
+    traffic.add_argument(
+        "--samples", help="folder of .jpg/.png images to draw from (default: the bundled samples)"
+    )
+    traffic.set_defaults(handler=_cmd_simulate_traffic)
     return parser
 
 
@@ -343,6 +372,62 @@ def _cmd_models_register(args: argparse.Namespace, settings: Settings) -> int:
     else:
         info = registry.register(args.source, **kwargs)
     print(f"registered {info.version} ({info.source}){' and activated' if args.activate else ''}")
+    return EXIT_OK
+
+
+# -- simulate-traffic -------------------------------------------------------------------------
+
+
+def _cmd_simulate_traffic(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from fakescope.drift import ReferenceProfile
+    from fakescope.predictor import Predictor
+    from fakescope.store import PredictionStore
+    from fakescope.traffic import bundled_samples, samples_dir, simulate_traffic
+
+    if args.count < 1:
+        raise UsageError("--count must be at least 1")
+    if not 0 < args.strength <= 1:
+        raise UsageError("--strength must be in (0, 1]")
+    if args.interval_seconds < 0:
+        raise UsageError("--interval-seconds must be 0 or more")
+    start = None
+    if args.start:
+        try:
+            start = datetime.fromisoformat(args.start)
+        except ValueError:
+            raise UsageError(
+                f"--start must be an ISO 8601 time such as 2025-01-31T09:00:00Z, got {args.start!r}"
+            ) from None
+    folder = Path(args.samples) if args.samples else samples_dir()
+    samples = bundled_samples(folder)
+    if not samples:
+        raise UsageError(f"no .jpg/.jpeg/.png/.webp images in {folder}")
+    predictor = Predictor.from_source(args.model, settings)
+    store = PredictionStore.from_settings(settings)
+    reference = None
+    version = predictor.info.version
+    registry = _registry(settings)
+    if any(v.version == version for v in registry.versions()):
+        profile = registry.read_json(version, "reference_profile.json")
+        if profile is not None:
+            reference = ReferenceProfile.from_json(profile)
+    print(f"simulating {args.count} images with {predictor.info.name} {version} ...")
+    result = simulate_traffic(
+        predictor,
+        store,
+        count=args.count,
+        shift=args.shift,
+        strength=args.strength,
+        seed=args.seed,
+        start=start,
+        interval_seconds=args.interval_seconds,
+        samples=samples,
+        reference=reference,
+    )
+    for line in result.summary_lines():
+        print(line)
     return EXIT_OK
 
 
