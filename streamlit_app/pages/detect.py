@@ -1,0 +1,285 @@
+"""Detect: upload images (or try the bundled samples) and read Real / Fake / Uncertain verdicts.
+
+Each image is scored once per model version: results are kept in session state by SHA-256 and
+version, so moving the threshold slider only relabels them. Each upload (and each sample shown) is
+logged once per session and model version with source="dashboard", rejected uploads included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from typing import Any
+
+import components
+import resources
+import streamlit as st
+
+from fakescope.errors import FakeScopeError
+from fakescope.images import ACCEPTED_FORMATS, load_image
+from fakescope.spectrum import spectrum_image
+from fakescope.traffic import bundled_samples
+from fakescope.verdicts import Prediction, Rejection
+
+THUMBNAIL_SIDE = 360
+SOURCE = "dashboard"
+
+
+def _png(image: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _views(data: bytes, settings: Any) -> tuple[bytes, bytes]:
+    """Thumbnail and Fourier-magnitude picture of an image that was just scored."""
+    loaded = load_image(data, settings)
+    thumbnail = loaded.image.copy()
+    thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    return _png(thumbnail), _png(spectrum_image(loaded.image))
+
+
+def _use_samples() -> None:
+    st.session_state["detect_show_samples"] = True
+
+
+def _hide_samples() -> None:
+    st.session_state["detect_show_samples"] = False
+
+
+def _items(uploads: list[Any]) -> list[dict[str, Any]]:
+    """Uploaded files, then bundled samples when asked for: id, name, bytes, sha256, expected."""
+    items = []
+    for upload in uploads or []:
+        data = upload.getvalue()
+        items.append({"id": f"upload:{upload.file_id}", "name": upload.name, "data": data})
+    if st.session_state.get("detect_show_samples"):
+        for path in bundled_samples():
+            data = path.read_bytes()
+            expected = "fake" if path.name.startswith("fake") else "real"
+            items.append(
+                {"id": f"sample:{path.name}", "name": path.name, "data": data, "expected": expected}
+            )
+    for item in items:
+        item["sha256"] = hashlib.sha256(item["data"]).hexdigest()
+    return items
+
+
+def _score(items: list[dict[str, Any]], predictor: Any, settings: Any) -> dict[str, Any]:
+    """Score the items not seen yet with this model version; returns the session's cache."""
+    cache: dict[str, Any] = st.session_state.setdefault("detect_cache", {})
+    version = predictor.info.version
+    todo = [i for i in items if f"{i['sha256']}:{version}" not in cache]
+    # The same bytes uploaded twice are scored once.
+    todo = list({i["sha256"]: i for i in todo}.values())
+    if todo:
+        label = f"Scoring {len(todo)} image{'s' if len(todo) > 1 else ''}..."
+        with st.spinner(label):
+            outcomes = predictor.predict(
+                [i["data"] for i in todo], errors="return", names=[i["name"] for i in todo]
+            )
+            for item, outcome in zip(todo, outcomes):
+                entry: dict[str, Any] = {"outcome": outcome, "thumbnail": None, "spectrum": None}
+                if isinstance(outcome, Prediction):
+                    entry["thumbnail"], entry["spectrum"] = _views(item["data"], settings)
+                cache[f"{item['sha256']}:{version}"] = entry
+    return cache
+
+
+def _record(items: list[dict[str, Any]], cache: dict[str, Any], predictor: Any, store) -> None:
+    """Log each item once per session and model version (reruns do not log again)."""
+    if store is None:
+        return
+    info = predictor.info
+    logged: set[str] = st.session_state.setdefault("detect_logged", set())
+    for item in items:
+        mark = f"{item['id']}:{info.version}"
+        if mark in logged:
+            continue
+        outcome = cache[f"{item['sha256']}:{info.version}"]["outcome"]
+        try:
+            if isinstance(outcome, Prediction):
+                store.record_prediction(outcome, source=SOURCE)
+            else:
+                store.record_rejection(
+                    outcome, source=SOURCE, model_name=info.name, model_version=info.version
+                )
+        except FakeScopeError as exc:
+            st.warning(f"{item['name']} was not logged: {exc}")
+            continue
+        logged.add(mark)
+
+
+def _show_prediction(item: dict[str, Any], prediction: Prediction, entry: dict[str, Any]) -> None:
+    with st.container(border=True):
+        picture, verdict, spectrum = st.columns([1.2, 1.5, 1.2], gap="medium")
+        with picture:
+            st.image(entry["thumbnail"], caption=item["name"], width="stretch")
+        with verdict:
+            components.verdict_badge(prediction.verdict)
+            st.progress(
+                min(1.0, max(0.0, prediction.fake_probability)),
+                text=f"Fake probability: {prediction.fake_probability:.1%}",
+            )
+            confidence, latency = st.columns(2)
+            confidence.metric("Confidence", f"{prediction.confidence:.1%}")
+            latency.metric("Latency", f"{prediction.latency_ms:.0f} ms")
+            if "expected" in item:
+                st.caption(f"Bundled sample; it is a {item['expected']} image.")
+            st.caption(f"Model {prediction.model_name} {prediction.model_version}")
+        with spectrum:
+            st.image(entry["spectrum"], caption="Fourier magnitude (centre = low frequencies)")
+
+
+def _show_rejection(item: dict[str, Any], rejection: Rejection) -> None:
+    with st.container(border=True):
+        st.error(f"**{item['name']}** was not scored: {rejection.message}")
+
+
+def _limits_note(limits: str) -> None:
+    if limits:
+        st.info(f"**What this model cannot tell.** {limits}", icon=":material/info:")
+    else:
+        st.info(
+            "This model's card states no limits. Treat a verdict as one signal among others, "
+            "not as proof.",
+            icon=":material/info:",
+        )
+
+
+def main() -> None:
+    """Render the page."""
+    settings = resources.settings()
+    st.title("Detect")
+    st.caption(
+        "Is it a photograph or AI-generated? Drop images to get a verdict for each: Real, Fake, "
+        "or Uncertain when the fake probability falls in the band around the threshold."
+    )
+    predictor = resources.predictor(settings)
+    store = resources.store(settings)
+
+    upload_col, control_col = st.columns([2, 1], gap="large")
+    with upload_col:
+        formats = ", ".join(ACCEPTED_FORMATS)
+        limit_mb = max(1, math.ceil(settings.max_file_bytes / (1024 * 1024)))
+        uploads = st.file_uploader(
+            "Images",
+            accept_multiple_files=True,
+            key="detect_uploads",
+            max_upload_size=limit_mb,
+            help=f"{formats}; up to {limit_mb} MB and {settings.max_pixels:,} pixels each.",
+        )
+        has_samples = bool(bundled_samples())
+        buttons = st.columns([1, 1, 2])
+        buttons[0].button(
+            "Try sample images",
+            key="detect_try_samples",
+            on_click=_use_samples,
+            disabled=not has_samples,
+            help="Bundled images: some real photographs, some simulated fakes.",
+            icon=":material/photo_library:",
+        )
+        if st.session_state.get("detect_show_samples"):
+            buttons[1].button("Hide samples", key="detect_hide_samples", on_click=_hide_samples)
+    with control_col:
+        threshold = st.slider(
+            "Fake threshold",
+            min_value=0.05,
+            max_value=0.95,
+            value=float(settings.threshold),
+            step=0.01,
+            key="detect_threshold",
+            help="Fake probability at or above which an image is called Fake.",
+        )
+        band = st.slider(
+            "Uncertain band",
+            min_value=0.0,
+            max_value=0.5,
+            value=float(settings.uncertain_band),
+            step=0.01,
+            key="detect_band",
+            help="Width of the band around the threshold that is called Uncertain (0: none).",
+        )
+        low, high = max(0.0, threshold - band / 2), min(1.0, threshold + band / 2)
+        st.caption(
+            f"Real below {low:.0%}, Uncertain {low:.0%} to {high:.0%}, Fake from {high:.0%}."
+            if band > 0
+            else f"Real below {threshold:.0%}, Fake from {threshold:.0%}."
+        )
+
+    items = _items(uploads)
+    if not items:
+        hint = " or press **Try sample images**" if has_samples else ""
+        st.info(f"Drop one or more images above{hint} to get verdicts.")
+        st.stop()
+
+    try:
+        cache = _score(items, predictor, settings)
+    except FakeScopeError as exc:
+        st.error(f"Scoring failed: {exc}")
+        st.stop()
+    _record(items, cache, predictor, store)
+
+    version = predictor.info.version
+    outcomes = []
+    for item in items:
+        outcome = cache[f"{item['sha256']}:{version}"]["outcome"]
+        if isinstance(outcome, Prediction):
+            outcome = outcome.relabel(threshold, band)
+        outcomes.append((item, outcome))
+
+    counts = {"fake": 0, "real": 0, "uncertain": 0}
+    for _, outcome in outcomes:
+        if isinstance(outcome, Prediction):
+            counts[outcome.verdict] = counts.get(outcome.verdict, 0) + 1
+    rejected = sum(isinstance(o, Rejection) for _, o in outcomes)
+    st.subheader(
+        f"{len(outcomes)} image{'s' if len(outcomes) != 1 else ''}: "
+        f"{counts['real']} real, {counts['fake']} fake, {counts['uncertain']} uncertain"
+        + (f", {rejected} rejected" if rejected else "")
+    )
+    _limits_note(predictor.info.limits)
+    with st.expander("How to read the Fourier magnitude"):
+        st.markdown(
+            "The picture beside each verdict is the 2-D Fourier magnitude of the image's fine "
+            "detail (a native-resolution crop, never resized). A camera photo gives a smooth glow "
+            "fading from the centre. Generators upsample in steps of 2x, which repeats a small "
+            "pattern every 2 or 4 pixels: it shows as **isolated bright dots** at the edges, "
+            "corners and halfway points. JPEG's 8x8 blocks draw a regular grid of faint dots too, "
+            "so dots alone are a hint, not proof."
+        )
+
+    for item, outcome in outcomes:
+        if isinstance(outcome, Prediction):
+            _show_prediction(item, outcome, cache[f"{item['sha256']}:{version}"])
+        else:
+            _show_rejection(item, outcome)
+
+    rows = [components.result_row(item["name"], outcome) for item, outcome in outcomes]
+    csv_col, json_col, _ = st.columns([1, 1, 3])
+    csv_col.download_button(
+        "Download CSV",
+        data=components.results_csv(rows),
+        file_name="fakescope-results.csv",
+        mime="text/csv",
+        key="detect_download_csv",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    json_col.download_button(
+        "Download JSON",
+        data=components.results_json(rows),
+        file_name="fakescope-results.json",
+        mime="application/json",
+        key="detect_download_json",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    st.caption(
+        f"Model {predictor.info.name} {version} ({predictor.info.source}). "
+        f"Every verdict and every rejected file is logged for monitoring; image bytes are not."
+    )
+
+
+main()

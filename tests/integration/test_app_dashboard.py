@@ -1,0 +1,457 @@
+"""The dashboard's pages, driven through Streamlit's AppTest against real models and a real log.
+
+Each test builds its own registry (tiny random-weight models) and prediction log in temp folders
+and points the app at them with FAKESCOPE_* variables, as a deployment would.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fakescope.config import Settings
+from fakescope.predictor import Predictor
+from fakescope.registry import Registry
+from fakescope.store import PredictionStore
+from fakescope.verdicts import Prediction, Rejection, verdict_for
+from tests.conftest import REPO_ROOT, build_vit_model, encode, photo_like
+
+pytestmark = pytest.mark.integration
+
+APP = str(REPO_ROOT / "streamlit_app" / "app.py")
+TIMEOUT = 60  # the first run loads and warms a model
+LIMITS = "Trained on simulated fakes only; a verdict on a real generator's output is a guess."
+
+
+@pytest.fixture(autouse=True)
+def _app_imports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`streamlit run` puts the app's folder on sys.path; AppTest does not."""
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "streamlit_app"))
+
+
+def _model(folder: Path, seed: int = 0, *, card: bool = True, profile: dict | None = None) -> Path:
+    build_vit_model(folder, image_size=32, hidden_size=16, seed=seed)
+    if card:
+        (folder / "README.md").write_text(
+            "---\nlicense: apache-2.0\n---\n"
+            f"# Demo detector {seed}\n\nA tiny test model.\n\n## Limits\n\n{LIMITS}\n"
+        )
+        (folder / "metrics.json").write_text(
+            json.dumps({"accuracy": 0.875, "roc_auc": 0.9312, "n_test": 400})
+        )
+    if profile is not None:
+        (folder / "reference_profile.json").write_text(json.dumps(profile))
+    return folder
+
+
+@pytest.fixture
+def app_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[Registry, Settings]]:
+    """Factory: a registry with `versions` models (the last active) and the app's env vars."""
+
+    def make(
+        versions: int = 1, *, token: str | None = None, profile: dict | None = None
+    ) -> tuple[Registry, Settings]:
+        registry = Registry(tmp_path / "registry")
+        for seed in range(versions):
+            registry.register(
+                _model(tmp_path / f"model-{seed}", seed, profile=profile), activate=True
+            )
+        monkeypatch.setenv("FAKESCOPE_REGISTRY_DIR", str(registry.root))
+        monkeypatch.setenv("FAKESCOPE_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.setenv("FAKESCOPE_THREADS", "1")  # 2 shared cores: threads only contend
+        if token is not None:
+            monkeypatch.setenv("FAKESCOPE_ADMIN_TOKEN", token)
+        return registry, Settings.from_env()
+
+    return make
+
+
+def _run(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    if page is not None:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(elements: Any) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def _table(at: AppTest, column: str) -> Any:
+    """The one rendered dataframe that has `column` (AppTest does not keep dataframe keys)."""
+    frames = [df.value for df in at.dataframe if column in df.value.columns]
+    assert len(frames) == 1, f"{len(frames)} tables with a {column!r} column"
+    return frames[0]
+
+
+def _store(settings: Settings) -> PredictionStore:
+    return PredictionStore.from_settings(settings)
+
+
+# ------------------------------------------------------------------------------------- config
+
+
+def test_app_upload_limit_matches_package_limit() -> None:
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 1024 * 1024 == Settings().max_file_bytes
+
+
+# ------------------------------------------------------------------------------------- detect
+
+
+def test_app_detect_without_files_shows_hint(app_env: Callable) -> None:
+    app_env()
+    at = _run()
+    assert any("Drop one or more images" in text for text in _texts(at.info))
+    assert not at.error
+
+
+def test_app_detect_good_and_bad_files_get_verdict_and_reason(app_env: Callable) -> None:
+    _, settings = app_env()
+    at = _run()
+    uploader = at.file_uploader(key="detect_uploads")
+    uploader.upload("cat.jpg", encode(photo_like(), quality=90), "image/jpeg")
+    uploader.upload("notes.txt", b"just some text, not an image", "text/plain")
+    at.run()
+    assert not at.exception, at.exception
+
+    errors = _texts(at.error)
+    assert len(errors) == 1
+    assert "**notes.txt** was not scored" in errors[0] and "looks like plain text" in errors[0]
+    assert "Accepted: JPEG, PNG" in errors[0]
+    log = _store(settings).predictions()
+    assert len(log) == 1 and list(log["source"]) == ["dashboard"]
+    verdict = verdict_for(log["fake_probability"][0], settings.threshold, settings.uncertain_band)
+    assert _texts(at.subheader)[0] == (
+        f"2 images: {int(verdict == 'real')} real, {int(verdict == 'fake')} fake, "
+        f"{int(verdict == 'uncertain')} uncertain, 1 rejected"
+    )
+    badge = {"real": ":green-badge", "fake": ":red-badge", "uncertain": ":orange-badge"}[verdict]
+    assert any(text.startswith(badge) for text in _texts(at.markdown))
+    assert [m.label for m in at.metric] == ["Confidence", "Latency"]
+    assert at.metric[0].value == f"{max(log['confidence'][0], 0):.1%}"
+    assert any(LIMITS in text for text in _texts(at.info))  # the card's limits beside verdicts
+    assert len(at.get("image")) == 2  # thumbnail and spectrum of the good file
+    assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download JSON"]
+    rejections = _store(settings).rejections()
+    assert list(rejections["reason"]) == ["unsupported_type"]
+    assert list(rejections["source"]) == ["dashboard"]
+    assert list(rejections["model_version"]) == ["v1"]
+
+
+def test_app_detect_threshold_relabels_without_rescoring_or_relogging(
+    app_env: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, settings = app_env()
+    calls: list[int] = []
+    real_predict = Predictor.predict
+
+    def counting_predict(self: Predictor, inputs: Any, **kwargs: Any) -> list[Any]:
+        calls.append(len(inputs))
+        return real_predict(self, inputs, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict", counting_predict)
+    at = _run()
+    at.file_uploader(key="detect_uploads").upload("a.png", encode(photo_like(seed=3), "PNG"))
+    at.run()
+    probability = float(_store(settings).predictions()["fake_probability"][0])
+    at.slider(key="detect_band").set_value(0.0)
+    for threshold in (0.05, 0.95):
+        at.slider(key="detect_threshold").set_value(threshold).run()
+        assert not at.exception, at.exception
+        expected = verdict_for(probability, threshold, 0.0)
+        assert f"1 {expected}" in _texts(at.subheader)[0]
+    assert calls == [1]  # scored once; the sliders only relabelled
+    assert _store(settings).count() == 1  # logged once, not on every rerun
+
+
+def test_app_detect_samples_are_scored_and_labelled(
+    app_env: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fakescope.traffic
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "real_street.jpg").write_bytes(encode(photo_like(seed=1), quality=88))
+    (samples / "fake_face.png").write_bytes(encode(photo_like(seed=2), "PNG"))
+    monkeypatch.setattr(fakescope.traffic, "samples_dir", lambda: samples)
+    _, settings = app_env()
+    at = _run()
+    at.button(key="detect_try_samples").click().run()
+    assert not at.exception, at.exception
+    assert _texts(at.subheader)[0].startswith("2 images:")
+    captions = _texts(at.caption)
+    assert "Bundled sample; it is a fake image." in captions
+    assert "Bundled sample; it is a real image." in captions
+    assert sorted(_store(settings).predictions()["input_name"]) == [
+        "fake_face.png",
+        "real_street.jpg",
+    ]
+    at.button(key="detect_hide_samples").click().run()
+    assert any("Drop one or more images" in text for text in _texts(at.info))
+
+
+def test_app_detect_model_that_cannot_load_shows_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKESCOPE_REGISTRY_DIR", str(tmp_path / "empty-registry"))
+    at = _run()
+    errors = _texts(at.error)
+    assert len(errors) == 1
+    assert "The model cannot be loaded" in errors[0] and "no active version" in errors[0]
+    assert "Set FAKESCOPE_MODEL" in errors[0]
+    assert not at.file_uploader  # the page stopped before asking for files
+
+
+def test_app_detect_bad_setting_shows_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKESCOPE_THRESHOLD", "high")
+    at = _run()
+    assert _texts(at.error) == [
+        "FakeScope is misconfigured: FAKESCOPE_THRESHOLD must be a number, got 'high'"
+    ]
+
+
+def test_app_detect_download_rows_csv_and_json() -> None:
+    import components
+
+    prediction = Prediction("fake", 0.8, {"Fake": 0.8, "Real": 0.2}, "m", "v1", 12.3456, "ab" * 32)
+    rejection = Rejection("empty", "The upload is empty (0 bytes).", "x.png", None)
+    rows = [components.result_row("a.jpg", prediction), components.result_row("x.png", rejection)]
+    lines = components.results_csv(rows).decode().splitlines()
+    assert lines[0] == (
+        "name,verdict,fake_probability,confidence,latency_ms,model_name,model_version,sha256,"
+        "reason,error"
+    )
+    assert lines[1] == f"a.jpg,fake,0.8,0.8,12.346,m,v1,{'ab' * 32},,"
+    assert lines[2] == "x.png,rejected,,,,,,,empty,The upload is empty (0 bytes)."
+    data = json.loads(components.results_json(rows))
+    assert data[0]["scores"] == {"Fake": 0.8, "Real": 0.2}
+    assert data[1] == {
+        "name": "x.png",
+        "verdict": "rejected",
+        "sha256": None,
+        "reason": "empty",
+        "error": "The upload is empty (0 bytes).",
+    }
+
+
+# ------------------------------------------------------------------------------------ monitor
+
+FEATURES = ("brightness", "contrast", "saturation", "sharpness")
+
+
+def _profile(n: int = 200, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "features": {name: rng.normal(0.5, 0.05, n).tolist() for name in FEATURES},
+        "fake_probability": rng.uniform(0, 1, n).tolist(),
+        "n_images": n,
+    }
+
+
+def _fill_log(
+    settings: Settings,
+    *,
+    n: int = 120,
+    shift: float = 0.0,
+    version: str = "v1",
+    start: datetime | None = None,
+    seed: int = 1,
+) -> list[float]:
+    """Log `n` predictions one minute apart (features ~ the profile's, plus `shift`)."""
+    rng = np.random.default_rng(seed)
+    store = _store(settings)
+    start = start or datetime.now(timezone.utc) - timedelta(minutes=n)
+    latencies = [float(10 + i % 40) for i in range(n)]
+    for i in range(n):
+        features = {name: float(rng.normal(0.5 + shift, 0.05)) for name in FEATURES}
+        prediction = Prediction(
+            "real", float(rng.uniform()), {}, "demo", version, latencies[i], f"{i:064x}", features
+        )
+        store.record_prediction(
+            prediction, source="simulate", recorded_at=start + timedelta(minutes=i)
+        )
+    for i, reason in enumerate(("corrupt", "corrupt", "too_small")):
+        store.record_rejection(
+            Rejection(reason, f"bad file {i}", f"f{i}.png", None),
+            source="dashboard",
+            model_name="demo",
+            model_version=version,
+            recorded_at=start + timedelta(minutes=i),
+        )
+    return latencies
+
+
+def test_app_monitor_empty_log_shows_empty_state(app_env: Callable) -> None:
+    app_env()
+    at = _run("monitor")
+    assert any("The prediction log is empty" in text for text in _texts(at.info))
+    assert not at.get("plotly_chart") and not at.metric
+
+
+def test_app_monitor_populated_log_shows_charts_and_no_drift(app_env: Callable) -> None:
+    _, settings = app_env(profile=_profile())
+    latencies = _fill_log(settings)
+    at = _run("monitor")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Predictions"] == "120"
+    assert metrics["Latency p50"] == f"{np.percentile(latencies, 50):.0f} ms"
+    assert metrics["Latency p95"] == f"{np.percentile(latencies, 95):.0f} ms"
+    assert metrics["Rejected"] == f"{3 / 123:.1%}"
+    keys = {chart.key for chart in at.get("plotly_chart")}
+    assert keys == {
+        "monitor_latency_chart",
+        "monitor_latency_histogram",
+        "monitor_throughput_chart",
+        "monitor_rejection_chart",
+        "monitor_drift_chart",
+        "monitor_distribution_chart",
+    }
+    assert any("No dataset drift" in text for text in _texts(at.success))
+    assert any("Reference: reference_profile.json of v1" in c for c in _texts(at.caption))
+    drift = _table(at, "drifted_when")
+    assert set(drift["feature"]) == {*FEATURES, "fake_probability"}
+    assert list(drift.columns[:6]) == [
+        "feature",
+        "test",
+        "score",
+        "threshold",
+        "drifted_when",
+        "drifted",
+    ]
+    reasons = _table(at, "example_message")
+    assert list(reasons["reason"]) == ["corrupt", "too_small"]
+    assert list(reasons["count"]) == [2, 1]
+
+
+def test_app_monitor_shifted_inputs_raise_drift_alarm(app_env: Callable) -> None:
+    _, settings = app_env(profile=_profile())
+    _fill_log(settings, shift=0.2)
+    at = _run("monitor")
+    alarms = _texts(at.error)
+    assert len(alarms) == 1 and alarms[0].startswith("**Drift detected**: 100% of features")
+    drift = _table(at, "drifted_when")
+    assert drift[drift["feature"].isin(FEATURES)]["drifted"].all()
+    at.selectbox(key="monitor_feature").set_value("fake_probability").run()
+    assert not at.exception, at.exception
+
+
+def test_app_monitor_version_without_reference_says_so(app_env: Callable) -> None:
+    _, settings = app_env()
+    _fill_log(settings)
+    at = _run("monitor")
+    warnings = _texts(at.warning)
+    assert any("v1 has no reference_profile.json" in text for text in warnings)
+    assert len(at.get("plotly_chart")) == 4  # latency, histogram, throughput, rejections
+
+
+def test_app_monitor_filters_by_time_range_and_version(app_env: Callable) -> None:
+    _, settings = app_env(versions=2, profile=_profile())
+    old = datetime.now(timezone.utc) - timedelta(days=10)
+    _fill_log(settings, n=40, version="v1", start=old)
+    _fill_log(settings, n=50, version="v2")
+    at = _run("monitor")
+    assert {m.label: m.value for m in at.metric}["Predictions"] == "50"  # last 24 hours
+    at.selectbox(key="monitor_range").set_value("All time").run()
+    assert {m.label: m.value for m in at.metric}["Predictions"] == "90"
+    at.selectbox(key="monitor_version").set_value("v1").run()
+    assert {m.label: m.value for m in at.metric}["Predictions"] == "40"
+    at.selectbox(key="monitor_range").set_value("Last hour").run()
+    assert not at.exception, at.exception
+    assert any("No traffic matches these filters" in text for text in _texts(at.info))
+
+
+# ------------------------------------------------------------------------------------- models
+
+
+def test_app_models_without_token_disables_promote_and_rollback(app_env: Callable) -> None:
+    registry, _ = app_env(versions=2)
+    at = _run("models")
+    assert any("no admin token is configured" in text for text in _texts(at.info))
+    assert at.button(key="models_promote").disabled
+    assert at.button(key="models_rollback").disabled
+    assert at.text_input(key="models_admin_token").disabled
+    assert registry.active_version() == "v2"
+
+
+def test_app_models_shows_card_metrics_versions_and_running_model(app_env: Callable) -> None:
+    registry, settings = app_env(versions=2)
+    at = _run("models")
+    assert _texts(at.subheader)[0] == "Active model: model-1 v2"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"accuracy": "0.875", "roc auc": "0.931", "n test": "400"}
+    card = [text for text in _texts(at.markdown) if LIMITS in text]
+    assert len(card) == 1 and card[0].startswith("# Demo detector 1")  # front matter left out
+    versions = _table(at, "created (UTC)")
+    assert list(versions["version"]) == ["v1", "v2"]
+    assert list(versions["active"]) == [False, True]
+    running = dict(_table(at, "field").values)
+    assert running["version"] == "v2"
+    assert running["weights sha256"] == registry.get("v2").weights_sha256
+    assert running["precision"] == Predictor.from_source(None, settings).info.precision
+    assert running["revision"] == "(local files)"
+
+
+def test_app_models_rollback_with_token_changes_active_and_reloads(app_env: Callable) -> None:
+    registry, _ = app_env(versions=2, token="s3cret-token")
+    at = _run("models")
+    assert not at.button(key="models_rollback").disabled
+
+    at.text_input(key="models_admin_token").input("wrong")
+    at.button(key="models_rollback").click().run()
+    assert _texts(at.error) == ["Wrong admin token: nothing was changed."]
+    assert registry.active_version() == "v2"
+
+    at.text_input(key="models_admin_token").input("s3cret-token")
+    at.button(key="models_rollback").click().run()
+    assert not at.exception, at.exception
+    assert registry.active_version() == "v1"
+    assert _texts(at.success) == ["Rolled back: v1 (model-0) is active again."]
+    assert _texts(at.subheader)[0] == "Active model: model-0 v1"
+    running = dict(_table(at, "field").values)
+    assert running["version"] == "v1"  # the cached predictor was reloaded
+    assert at.button(key="models_rollback").disabled  # history is back to one version
+
+
+def test_app_models_promote_with_token(app_env: Callable) -> None:
+    registry, _ = app_env(versions=2, token="t0ken")
+    registry.promote("v1")
+    at = _run("models")
+    at.text_input(key="models_admin_token").input("t0ken")
+    at.selectbox(key="models_promote_target").set_value("v2")
+    at.button(key="models_promote").click().run()
+    assert not at.exception, at.exception
+    assert registry.active_version() == "v2"
+    assert _texts(at.success) == ["v2 (model-1) is now the active model."]
+    at.switch_page("pages/detect.py").run()
+    at.file_uploader(key="detect_uploads").upload("x.jpg", encode(photo_like(), quality=90))
+    at.run()
+    assert any(text == "Model model-1 v2" for text in _texts(at.caption))
+
+
+def test_app_models_empty_registry_explains(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKESCOPE_REGISTRY_DIR", str(tmp_path / "nothing"))
+    at = _run("models")
+    assert any("has no versions" in text for text in _texts(at.info))
+    assert any("The model cannot be loaded" in text for text in _texts(at.error))
+
+
+def test_app_pages_import_no_torch_sql() -> None:
+    """Pages stay thin: no torch, no SQL, no statistics of their own."""
+    for page in (REPO_ROOT / "streamlit_app" / "pages").glob("*.py"):
+        source = page.read_text()
+        for forbidden in ("import torch", "sqlalchemy", "SELECT ", "np.percentile", "scipy"):
+            assert forbidden not in source, f"{page.name} uses {forbidden}"
