@@ -43,8 +43,9 @@ WINDOWS = (
 
 def verdict_badge(verdict: str) -> None:
     """A coloured badge: Real (green), Fake (red), Uncertain (orange)."""
-    label, color, icon = VERDICT_STYLE.get(verdict, (verdict.title(), "gray", None))
-    st.badge(label, color=color, icon=icon)  # type: ignore[arg-type]
+    label, color, icon = VERDICT_STYLE.get(verdict, (verdict.title(), "gray", ""))
+    # A badge inside a heading: the verdict is the first thing the eye finds.
+    st.markdown(f"### :{color}-badge[{icon} {label}]")
 
 
 def result_row(name: str, outcome: Prediction | Rejection) -> dict[str, Any]:

@@ -171,8 +171,8 @@ def main() -> None:
             help=f"{formats}; up to {limit_mb} MB and {settings.max_pixels:,} pixels each.",
         )
         has_samples = bool(bundled_samples())
-        buttons = st.columns([1, 1, 2])
-        buttons[0].button(
+        buttons = st.container(horizontal=True)
+        buttons.button(
             "Try sample images",
             key="detect_try_samples",
             on_click=_use_samples,
@@ -181,7 +181,7 @@ def main() -> None:
             icon=":material/photo_library:",
         )
         if st.session_state.get("detect_show_samples"):
-            buttons[1].button("Hide samples", key="detect_hide_samples", on_click=_hide_samples)
+            buttons.button("Hide samples", key="detect_hide_samples", on_click=_hide_samples)
     with control_col:
         threshold = st.slider(
             "Fake threshold",
@@ -257,8 +257,8 @@ def main() -> None:
             _show_rejection(item, outcome)
 
     rows = [components.result_row(item["name"], outcome) for item, outcome in outcomes]
-    csv_col, json_col, _ = st.columns([1, 1, 3])
-    csv_col.download_button(
+    downloads = st.container(horizontal=True)
+    downloads.download_button(
         "Download CSV",
         data=components.results_csv(rows),
         file_name="fakescope-results.csv",
@@ -267,7 +267,7 @@ def main() -> None:
         on_click="ignore",
         icon=":material/download:",
     )
-    json_col.download_button(
+    downloads.download_button(
         "Download JSON",
         data=components.results_json(rows),
         file_name="fakescope-results.json",

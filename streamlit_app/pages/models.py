@@ -61,13 +61,23 @@ def _rollback(settings: Settings) -> None:
 
 
 def _card_body(card: str) -> str:
-    """A model card without its YAML front matter (the Hub's metadata block between ---)."""
+    """A model card for display: no YAML front matter (the Hub's block between ---), and
+    headings two levels down, since the card sits under the page's own headings."""
     lines = card.splitlines()
     if lines and lines[0].strip() == "---":
         for end, line in enumerate(lines[1:], start=1):
             if line.strip() == "---":
-                return "\n".join(lines[end + 1 :]).strip()
-    return card
+                lines = lines[end + 1 :]
+                break
+    shown, in_code = [], False
+    for line in lines:
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        level = len(line) - len(line.lstrip("#"))
+        if not in_code and 0 < level < len(line) and line[level] == " ":
+            line = "#" * min(6, level + 2) + line[level:]
+        shown.append(line)
+    return "\n".join(shown).strip()
 
 
 def _metrics(registry: Registry, version: str) -> None:
@@ -118,10 +128,9 @@ def _running_model(settings: Settings, active: str | None) -> None:
         ),
         "temperature": f"{info.temperature:g}",
     }
-    st.dataframe(
-        pd.DataFrame({"field": list(rows), "value": [str(v) for v in rows.values()]}),
-        hide_index=True,
-        key="models_running_table",
+    # A static table: eleven short rows, all visible without scrolling.
+    st.table(
+        pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=pd.Index(rows, name="field"))
     )
 
 
@@ -173,6 +182,7 @@ def _admin(settings: Settings, registry: Registry, active: str | None) -> None:
         key=TOKEN_KEY,
         disabled=not configured,
         help="The value of FAKESCOPE_ADMIN_TOKEN.",
+        width=420,
     )
     others = [v.version for v in registry.versions() if v.version != active]
     history = registry.history()

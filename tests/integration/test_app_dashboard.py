@@ -95,6 +95,12 @@ def _table(at: AppTest, column: str) -> Any:
     return frames[0]
 
 
+def _running(at: AppTest) -> dict[str, str]:
+    """The Models page's running-model table as field -> value."""
+    assert len(at.table) == 1
+    return dict(at.table[0].value["value"])
+
+
 def _store(settings: Settings) -> PredictionStore:
     return PredictionStore.from_settings(settings)
 
@@ -137,7 +143,11 @@ def test_app_detect_good_and_bad_files_get_verdict_and_reason(app_env: Callable)
         f"2 images: {int(verdict == 'real')} real, {int(verdict == 'fake')} fake, "
         f"{int(verdict == 'uncertain')} uncertain, 1 rejected"
     )
-    badge = {"real": ":green-badge", "fake": ":red-badge", "uncertain": ":orange-badge"}[verdict]
+    badge = {
+        "real": "### :green-badge",
+        "fake": "### :red-badge",
+        "uncertain": "### :orange-badge",
+    }[verdict]
     assert any(text.startswith(badge) for text in _texts(at.markdown))
     assert [m.label for m in at.metric] == ["Confidence", "Latency"]
     assert at.metric[0].value == f"{max(log['confidence'][0], 0):.1%}"
@@ -392,11 +402,11 @@ def test_app_models_shows_card_metrics_versions_and_running_model(app_env: Calla
     metrics = {m.label: m.value for m in at.metric}
     assert metrics == {"accuracy": "0.875", "roc auc": "0.931", "n test": "400"}
     card = [text for text in _texts(at.markdown) if LIMITS in text]
-    assert len(card) == 1 and card[0].startswith("# Demo detector 1")  # front matter left out
+    assert len(card) == 1 and card[0].startswith("### Demo detector 1")  # front matter left out
     versions = _table(at, "created (UTC)")
     assert list(versions["version"]) == ["v1", "v2"]
     assert list(versions["active"]) == [False, True]
-    running = dict(_table(at, "field").values)
+    running = _running(at)
     assert running["version"] == "v2"
     assert running["weights sha256"] == registry.get("v2").weights_sha256
     assert running["precision"] == Predictor.from_source(None, settings).info.precision
@@ -419,7 +429,7 @@ def test_app_models_rollback_with_token_changes_active_and_reloads(app_env: Call
     assert registry.active_version() == "v1"
     assert _texts(at.success) == ["Rolled back: v1 (model-0) is active again."]
     assert _texts(at.subheader)[0] == "Active model: model-0 v1"
-    running = dict(_table(at, "field").values)
+    running = _running(at)
     assert running["version"] == "v1"  # the cached predictor was reloaded
     assert at.button(key="models_rollback").disabled  # history is back to one version
 
