@@ -35,6 +35,24 @@ DRIFT_WINDOWS = 12
 CHART_HEIGHT = 320
 
 
+@st.cache_data(ttl=30, max_entries=16, show_spinner="Reading the prediction log...")
+def _read_log(
+    _store: Any, url: str, range_name: str, version: str | None, source: str | None, refresh: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Predictions and rejections for the filters, kept 30 s so that changing a chart's option
+    does not read the log again (``refresh`` changes when the Refresh button is pressed)."""
+    span = RANGES[range_name]
+    since = datetime.now(timezone.utc) - span if span is not None else None
+    return (
+        _store.predictions(since=since, model_version=version, source=source),
+        _store.rejections(since=since, model_version=version, source=source),
+    )
+
+
+def _refresh() -> None:
+    st.session_state["monitor_refreshes"] = st.session_state.get("monitor_refreshes", 0) + 1
+
+
 def _fmt_ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
@@ -311,15 +329,21 @@ def main() -> None:
     versions = [ALL_VERSIONS, *store.model_versions()]
     version_name = filters[1].selectbox("Model version", versions, key="monitor_version")
     source_name = filters[2].selectbox("Source", SOURCES, key="monitor_source")
-    filters[3].button("Refresh", key="monitor_refresh", icon=":material/refresh:")
+    filters[3].button(
+        "Refresh", key="monitor_refresh", icon=":material/refresh:", on_click=_refresh
+    )
 
-    span = RANGES[range_name]
-    since = datetime.now(timezone.utc) - span if span is not None else None
     version = None if version_name == ALL_VERSIONS else version_name
     source = None if source_name == SOURCES[0] else source_name
     try:
-        predictions = store.predictions(since=since, model_version=version, source=source)
-        rejections = store.rejections(since=since, model_version=version, source=source)
+        predictions, rejections = _read_log(
+            store,
+            store.url,
+            range_name,
+            version,
+            source,
+            st.session_state.get("monitor_refreshes", 0),
+        )
     except FakeScopeError as exc:
         st.error(f"The prediction log cannot be read: {exc}")
         st.stop()

@@ -382,6 +382,18 @@ def test_app_monitor_filters_by_time_range_and_version(app_env: Callable) -> Non
     assert any("No traffic matches these filters" in text for text in _texts(at.info))
 
 
+def test_app_monitor_refresh_reads_new_rows(app_env: Callable) -> None:
+    _, settings = app_env()
+    _fill_log(settings, n=30)
+    at = _run("monitor")
+    assert {m.label: m.value for m in at.metric}["Predictions"] == "30"
+    _fill_log(settings, n=10, seed=2)
+    at.selectbox(key="monitor_source").set_value("All sources").run()
+    assert {m.label: m.value for m in at.metric}["Predictions"] == "30"  # read kept 30 s
+    at.button(key="monitor_refresh").click().run()
+    assert {m.label: m.value for m in at.metric}["Predictions"] == "40"
+
+
 # ------------------------------------------------------------------------------------- models
 
 
