@@ -26,9 +26,11 @@ THUMBNAIL_SIDE = 360
 SOURCE = "dashboard"
 
 
-def _png(image: Any) -> bytes:
+def _jpeg(image: Any) -> bytes:
+    # Display copies only: JPEG keeps each session's cache small (a noisy spectrum as PNG is
+    # several times larger).
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format="JPEG", quality=88)
     return buffer.getvalue()
 
 
@@ -37,7 +39,7 @@ def _views(data: bytes, settings: Any) -> tuple[bytes, bytes]:
     loaded = load_image(data, settings)
     thumbnail = loaded.image.copy()
     thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    return _png(thumbnail), _png(spectrum_image(loaded.image))
+    return _jpeg(thumbnail), _jpeg(spectrum_image(loaded.image))
 
 
 def _use_samples() -> None:

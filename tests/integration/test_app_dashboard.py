@@ -382,6 +382,24 @@ def test_app_monitor_filters_by_time_range_and_version(app_env: Callable) -> Non
     assert any("No traffic matches these filters" in text for text in _texts(at.info))
 
 
+def test_app_monitor_only_rejections_shows_counts_without_latency(app_env: Callable) -> None:
+    _, settings = app_env()
+    store = _store(settings)
+    for reason in ("empty", "corrupt"):
+        store.record_rejection(Rejection(reason, f"{reason} file", "f.png", None), source="cli")
+    at = _run("monitor")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {
+        "Predictions": "0",
+        "Latency p50": "-",
+        "Latency p95": "-",
+        "Throughput": "-",
+        "Rejected": "100.0%",
+    }
+    assert any("Only rejections in this selection" in text for text in _texts(at.info))
+    assert list(_table(at, "example_message")["reason"]) == ["corrupt", "empty"]
+
+
 def test_app_monitor_refresh_reads_new_rows(app_env: Callable) -> None:
     _, settings = app_env()
     _fill_log(settings, n=30)
