@@ -48,6 +48,17 @@ def verdict_badge(verdict: str) -> None:
     st.markdown(f"### :{color}-badge[{icon} {label}]")
 
 
+def fallback_note(info: Any) -> None:
+    """Say so when the running model is the fallback (FAKESCOPE_FALLBACK_MODEL), and why."""
+    reason = (getattr(info, "extra", None) or {}).get("fallback_reason")
+    if reason:
+        st.warning(
+            f"Serving the fallback model {info.name} {info.version}: the configured model could "
+            f"not be loaded ({reason}).",
+            icon=":material/warning:",
+        )
+
+
 def result_row(name: str, outcome: Prediction | Rejection) -> dict[str, Any]:
     """One download row: a prediction's numbers, or a rejection's reason and message."""
     if isinstance(outcome, Prediction):

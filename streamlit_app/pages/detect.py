@@ -159,6 +159,7 @@ def main() -> None:
         "or Uncertain when the fake probability falls in the band around the threshold."
     )
     predictor = resources.predictor(settings)
+    components.fallback_note(predictor.info)
     store = resources.store(settings)
 
     upload_col, control_col = st.columns([2, 1], gap="large")

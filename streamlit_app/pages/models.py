@@ -106,7 +106,8 @@ def _running_model(settings: Settings, active: str | None) -> None:
         st.caption("Roll back or promote another version below, or fix the setting named above.")
         return
     info = predictor.info
-    if active is not None and info.version != active:
+    components.fallback_note(info)
+    if active is not None and info.version != active and not info.extra.get("fallback_reason"):
         st.warning(
             f"The running model is {info.version}, not the registry's active version {active}: "
             "FAKESCOPE_MODEL overrides the registry.",

@@ -224,6 +224,23 @@ def test_app_detect_model_that_cannot_load_shows_reason(
     assert not at.file_uploader  # the page stopped before asking for files
 
 
+def test_app_detect_fallback_model_is_named_with_its_reason(
+    app_env: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_env()
+    monkeypatch.setenv("FAKESCOPE_MODEL", str(tmp_path / "missing-model"))
+    monkeypatch.setenv("FAKESCOPE_FALLBACK_MODEL", "registry")
+    at = _run()
+    warnings = _texts(at.warning)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("Serving the fallback model model-0 v1: the configured model")
+    assert "missing-model" in warnings[0]
+    assert not at.error
+    at.switch_page("pages/models.py").run()
+    assert any(w.startswith("Serving the fallback model") for w in _texts(at.warning))
+    assert not any("FAKESCOPE_MODEL overrides" in w for w in _texts(at.warning))
+
+
 def test_app_detect_bad_setting_shows_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKESCOPE_THRESHOLD", "high")
     at = _run()
