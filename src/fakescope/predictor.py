@@ -7,6 +7,7 @@ calibrated probabilities -> verdicts). ``_forward`` can be optimised and benchma
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -18,8 +19,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fakescope.acceleration import (
+    AccelerationReport,
+    PrecisionChoice,
+    accelerate,
+    accelerated_report,
+    choose_precision,
+    read_cpu_info,
+)
 from fakescope.config import Settings
-from fakescope.errors import InvalidImageError
+from fakescope.errors import ConfigError, InvalidImageError
 from fakescope.images import LoadedImage, compute_features, load_image
 from fakescope.model import LoadedModel, ModelInfo
 from fakescope.preprocess import image_to_inputs
@@ -27,6 +36,8 @@ from fakescope.verdicts import Prediction, Rejection, verdict_for
 
 ImageInput = Union[bytes, bytearray, str, os.PathLike, Image.Image, LoadedImage]
 Outcome = Union[Prediction, Rejection]
+# JPEG draft decoding keeps at least this multiple of the model's input size (see _draft_size).
+DRAFT_FACTOR = 2
 
 
 @dataclass
@@ -48,6 +59,14 @@ class Predictor:
     """
 
     def __init__(self, model: LoadedModel, settings: Settings | None = None) -> None:
+        """Wrap a loaded model and prepare it for ``settings.precision`` (in place).
+
+        ``auto`` picks bf16 on CPUs with AVX512-BF16/AMX, else fp32 (see
+        :mod:`fakescope.acceleration`); the mode in effect is ``self.info.precision``.
+
+        Raises:
+            ConfigError: the model was already prepared for another precision.
+        """
         self.model = model
         self.settings = settings or Settings.from_env()
         if self.settings.num_threads > 0:
@@ -55,6 +74,41 @@ class Predictor:
         self._fake_ids = [i for i, role in model.info.label_roles.items() if role == "fake"]
         self._label_names = [model.info.labels[i] for i in sorted(model.info.labels)]
         self._multi_label = model.problem_type == "multi_label_classification"
+        self.precision_choice, self.acceleration = self._prepare_precision()
+
+    def _prepare_precision(self) -> tuple[PrecisionChoice, AccelerationReport]:
+        """Choose the precision for this CPU and convert the model once (see __init__)."""
+        cpu = read_cpu_info()
+        choice = choose_precision(self.settings.precision, cpu)
+        existing = accelerated_report(self.model.module)
+        if existing is not None:
+            # A LoadedModel shared by several Predictors is prepared once; another precision
+            # cannot be had without reloading the float32 weights.
+            if choice.mode not in (existing.mode, existing.requested_mode):
+                raise ConfigError(
+                    f"model {self.model.info.name} is already prepared for {existing.mode}; "
+                    f"load it again to run it in {choice.mode}"
+                )
+            return choice, existing
+        height, width = self.model.spec.input_size
+        report = accelerate(self.model.module, choice.mode, probe_shape=(1, 3, height, width))
+        details = {
+            "requested": choice.mode,
+            "setting": choice.requested,
+            "reason": choice.reason,
+            "kernel": report.kernel,
+            "converted_layers": report.converted,
+            "fallback_reason": report.fallback_reason,
+            "prepare_seconds": round(report.seconds, 3),
+            "cpu": cpu.describe(),
+            "threads": torch.get_num_threads(),
+        }
+        self.model.info = dataclasses.replace(
+            self.model.info,
+            precision=report.mode,
+            extra={**self.model.info.extra, "acceleration": details},
+        )
+        return choice, report
 
     @property
     def info(self) -> ModelInfo:
@@ -126,10 +180,25 @@ class Predictor:
             self._score(batch, outcomes)
         return outcomes
 
-    def warm_up(self) -> None:
-        """Run one forward pass on a blank input so the first real request is not slow."""
+    def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> float:
+        """Run the model once per batch size so the first real request is not slow.
+
+        The first call of each input shape sets up oneDNN's kernels (tens of ms); nothing is
+        compiled, so this stays well under a second for ViT-B/16 in bf16. The dashboard calls it
+        once, at start.
+
+        Args:
+            batch_sizes: images per batch to prepare for (crops mode multiplies by the crops).
+
+        Returns:
+            Seconds spent.
+        """
+        start = time.perf_counter()
         height, width = self.model.spec.input_size
-        self._forward(torch.zeros((1, 3, height, width)))
+        per_image = self.model.spec.num_crops if self.model.spec.input_mode == "crops" else 1
+        for batch_size in dict.fromkeys(batch_sizes):
+            self._forward(torch.zeros((batch_size * per_image, 3, height, width)))
+        return time.perf_counter() - start
 
     # -- the three stages -------------------------------------------------------------------
 
@@ -173,8 +242,18 @@ class Predictor:
         return _Prepared(index, loaded, inputs, features, time.perf_counter() - start)
 
     def _draft_size(self) -> tuple[int, int] | None:
-        """Reduced JPEG decoding is allowed only where the model resizes anyway."""
-        return None
+        """(width, height) a JPEG may be draft-decoded down to; None for full decoding.
+
+        Reduced (1/2, 1/4, 1/8 scale) JPEG decoding is allowed only where the model resizes
+        anyway (``resize`` mode), never where a crop-based detector needs native pixels. The
+        decoder keeps at least ``DRAFT_FACTOR`` x the model's input size, so the bilinear resize
+        that follows still averages several decoded pixels per input pixel (fidelity measured in
+        ``tests/integration/test_fidelity.py``).
+        """
+        spec = self.model.spec
+        if spec.input_mode != "resize" or not spec.do_resize:
+            return None
+        return (spec.width * DRAFT_FACTOR, spec.height * DRAFT_FACTOR)
 
     def _score(self, batch: list[_Prepared], outcomes: list[Any]) -> None:
         counts = [p.inputs.shape[0] for p in batch]
