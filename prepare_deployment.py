@@ -55,6 +55,7 @@ BUNDLE_SOURCES: tuple[tuple[str, str, bool], ...] = (
     ("pyproject.toml", "pyproject.toml", True),
     ("src/fakescope", "src/fakescope", True),
     ("streamlit_app", "streamlit_app", True),
+    (".streamlit", ".streamlit", True),
     ("models", "models", True),
     ("LICENSE", "LICENSE", False),
 )
@@ -66,6 +67,7 @@ REQUIRED_BUNDLE_FILES = (
     "pyproject.toml",
     "src/fakescope/__init__.py",
     "streamlit_app/app.py",
+    ".streamlit/config.toml",
 )
 # Never copied: caches and editor litter. Secrets are NOT skipped silently: they fail validation,
 # so a leak in the source tree is seen and fixed, not hidden by one tool and shipped by another.
@@ -102,6 +104,7 @@ SECRET_FILE_PATTERNS = (
     ".netrc",
     ".git-credentials",
     ".pypirc",
+    "secrets.toml",  # Streamlit's secrets file
 )
 SECRET_CONTENT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("Hugging Face token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
