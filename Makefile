@@ -39,7 +39,9 @@ run: setup
 	$(BIN)/streamlit run streamlit_app/app.py --server.port $(PORT) --server.headless true
 
 test: setup-dev
-	$(BIN)/python -m pytest -m "not benchmark" $(PYTEST_ARGS)
+	mkdir -p out
+	$(BIN)/python -m pytest -m "not benchmark" --cov=fakescope --cov-report=term \
+		--cov-report=xml:out/coverage.xml $(PYTEST_ARGS)
 
 test-fast: setup-dev
 	$(BIN)/python -m pytest -m unit -q $(PYTEST_ARGS)

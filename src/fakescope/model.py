@@ -321,8 +321,10 @@ def load_model(
             unmappable labels, or a hub source that cannot be fetched.
     """
     parsed = parse_source(source)
-    folder = download_hub_model(parsed, cache_dir) if parsed.kind == "hub" else parsed.path
-    assert folder is not None
+    if parsed.kind == "hub":
+        folder = download_hub_model(parsed, cache_dir)
+    else:
+        folder = parsed.path or Path(".")
     check_model_folder(folder)
     config_dict = _read_json(folder / "config.json", "model config")
     preprocessor_dict = _read_json(folder / "preprocessor_config.json", "preprocessor config")
@@ -373,7 +375,8 @@ def _load_module(folder: Path, parsed: ModelSource) -> Any:
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     try:
-        config = AutoConfig.from_pretrained(folder)
+        # A local folder (hub sources were fetched at a pinned revision above), so no revision.
+        config = AutoConfig.from_pretrained(folder)  # nosec B615
     except (ValueError, KeyError, OSError) as exc:
         raise ModelLoadError(f"model {parsed}: unsupported or invalid config.json: {exc}") from None
     supported = AutoModelForImageClassification._model_mapping
@@ -383,7 +386,7 @@ def _load_module(folder: Path, parsed: ModelSource) -> Any:
             "transformers can load (AutoModelForImageClassification)"
         )
     try:
-        module, loading = AutoModelForImageClassification.from_pretrained(
+        module, loading = AutoModelForImageClassification.from_pretrained(  # nosec B615
             folder, use_safetensors=True, output_loading_info=True
         )
     except Exception as exc:  # safetensors, torch and transformers raise many types here
