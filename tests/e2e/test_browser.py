@@ -122,6 +122,14 @@ def test_browser_upload_good_and_bad_file(server: tuple[str, Path], tmp_path: Pa
         )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            # A deep link as the fresh server's first request still gets the app's navigation
+            # (a `pages/` folder would make Streamlit run the page file alone).
+            page.goto(f"{url}/monitor")
+            expect(page.get_by_role("heading", name="Monitor")).to_be_visible(timeout=60_000)
+            nav = page.get_by_test_id("stSidebarNav")
+            expect(nav.get_by_role("link", name="Detect")).to_be_visible()
+            expect(nav.get_by_role("link", name="app")).to_have_count(0)
+
             page.goto(url)
             expect(page.get_by_role("heading", name="Detect")).to_be_visible(timeout=60_000)
             page.locator("input[type=file]").set_input_files([str(good), str(bad)])

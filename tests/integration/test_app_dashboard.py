@@ -79,7 +79,7 @@ def app_env(
 def _run(page: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     if page is not None:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -236,7 +236,7 @@ def test_app_detect_fallback_model_is_named_with_its_reason(
     assert warnings[0].startswith("Serving the fallback model model-0 v1: the configured model")
     assert "missing-model" in warnings[0]
     assert not at.error
-    at.switch_page("pages/models.py").run()
+    at.switch_page("views/models.py").run()
     assert any(w.startswith("Serving the fallback model") for w in _texts(at.warning))
     assert not any("FAKESCOPE_MODEL overrides" in w for w in _texts(at.warning))
 
@@ -491,7 +491,7 @@ def test_app_models_promote_with_token(app_env: Callable) -> None:
     assert not at.exception, at.exception
     assert registry.active_version() == "v2"
     assert _texts(at.success) == ["v2 (model-1) is now the active model."]
-    at.switch_page("pages/detect.py").run()
+    at.switch_page("views/detect.py").run()
     at.file_uploader(key="detect_uploads").upload("x.jpg", encode(photo_like(), quality=90))
     at.run()
     assert any(text == "Model model-1 v2" for text in _texts(at.caption))
@@ -508,7 +508,10 @@ def test_app_models_empty_registry_explains(
 
 def test_app_pages_import_no_torch_sql() -> None:
     """Pages stay thin: no torch, no SQL, no statistics of their own."""
-    for page in (REPO_ROOT / "streamlit_app" / "pages").glob("*.py"):
+    pages = sorted((REPO_ROOT / "streamlit_app" / "views").glob("*.py"))
+    assert [p.name for p in pages] == ["detect.py", "models.py", "monitor.py"]
+    assert not (REPO_ROOT / "streamlit_app" / "pages").exists()  # see app.py's docstring
+    for page in pages:
         source = page.read_text()
         for forbidden in ("import torch", "sqlalchemy", "SELECT ", "np.percentile", "scipy"):
             assert forbidden not in source, f"{page.name} uses {forbidden}"
