@@ -139,26 +139,25 @@ def _rejections_section(rejections: pd.DataFrame) -> None:
     if reasons.empty:
         st.info("No rejected uploads in this selection.")
         return
-    left, right = st.columns([1, 1], gap="medium")
-    with left:
-        figure = px.bar(reasons, x="count", y="reason", orientation="h", text="count")
-        figure.update_layout(
-            height=max(200, 60 * len(reasons)),
-            margin={"l": 10, "r": 10, "t": 10, "b": 10},
-            yaxis={"categoryorder": "total ascending"},
-        )
-        st.plotly_chart(figure, key="monitor_rejection_chart")
-    with right:
-        st.dataframe(
-            reasons,
-            hide_index=True,
-            key="monitor_rejection_table",
-            column_config={
-                "share": st.column_config.NumberColumn("share", format="percent"),
-                "last_seen": st.column_config.DatetimeColumn("last seen (UTC)"),
-                "example_message": st.column_config.TextColumn("latest message", width="large"),
-            },
-        )
+    figure = px.bar(reasons, x="count", y="reason", orientation="h", text="count")
+    figure.update_layout(
+        height=120 + 40 * len(reasons),
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        yaxis={"categoryorder": "total ascending", "title": None},
+        # Whole numbers only: a count axis with 0.5 steps reads as nonsense.
+        xaxis={"tickformat": "d", "dtick": 1 if reasons["count"].max() <= 10 else None},
+    )
+    st.plotly_chart(figure, key="monitor_rejection_chart")
+    st.dataframe(
+        reasons,
+        hide_index=True,
+        key="monitor_rejection_table",
+        column_config={
+            "share": st.column_config.NumberColumn("share", format="percent"),
+            "last_seen": st.column_config.DatetimeColumn("last seen (UTC)"),
+            "example_message": st.column_config.TextColumn("latest message", width="large"),
+        },
+    )
 
 
 def _reference(registry: Any, version: str | None) -> tuple[ReferenceProfile | None, str]:
