@@ -8,7 +8,8 @@ Modes (``Settings.precision``, FAKESCOPE_PRECISION):
 * ``bf16``: Linear weights packed once in bfloat16; their matrix multiplies run in bfloat16 with
   float32 accumulation (AVX512-BF16 or AMX). Everything else (patch convolution, LayerNorm,
   softmax statistics, the residual stream and the classifier head) stays float32, so the fake
-  probability moves by about 0.005 or less (``tests/integration/test_fidelity.py``).
+  probability moves by about 0.005 or less (``tests/integration/test_fidelity.py``). A model
+  with no Linear layer besides its head (a small CNN) has nothing to convert and runs ``fp32``.
 * ``int8``: dynamic int8 quantization of Linear layers (torch's ``quantize_dynamic``). It drifts
   several times more than bf16 (about 0.03 on ViT-B/16), so ``auto`` never picks it.
 * ``auto``: ``bf16`` when the CPU multiplies bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` in
@@ -347,6 +348,11 @@ def accelerate(
         attempt = AccelerationReport(mode=candidate, requested_mode=mode)
         convert = _quantize_int8 if candidate == "int8" else _pack_linears
         restore = convert(module, slots, candidate, attempt)
+        if attempt.converted == 0 and candidate != "fp32":
+            # Nothing to convert (a CNN: convolutions stay float32): say what really runs.
+            restore()
+            failures.append(f"{candidate}: the model has no Linear layer to convert")
+            continue
         failure = _check_probe(module, probe, reference, tolerance, attempt)
         if failure is None:
             report = attempt

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,10 @@ class Predictor:
         self._fake_ids = [i for i, role in model.info.label_roles.items() if role == "fake"]
         self._label_names = [model.info.labels[i] for i in sorted(model.info.labels)]
         self._multi_label = model.problem_type == "multi_label_classification"
+        # One forward pass at a time: each already uses every intra-op thread, and two at once
+        # (two dashboard sessions) oversubscribe the cores, which makes both several times
+        # slower than running them in turn. Decoding and preprocessing still overlap.
+        self._forward_lock = threading.Lock()
         self.precision_choice, self.acceleration = self._prepare_precision()
 
     def _prepare_precision(self) -> tuple[PrecisionChoice, AccelerationReport]:
@@ -207,8 +212,8 @@ class Predictor:
         return image_to_inputs(image, self.model.spec)
 
     def _forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Tensors in, logits out: the hot path."""
-        with torch.inference_mode():
+        """Tensors in, float32 logits out: the hot path (see :mod:`fakescope.acceleration`)."""
+        with self._forward_lock, torch.inference_mode():
             return self.model.module(pixel_values=pixel_values).logits.float()
 
     def postprocess(self, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,254 @@
+"""Precision modes: CPU detection, the choice of mode, and preparing real (tiny) models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from fakescope import Predictor
+from fakescope.acceleration import (
+    CpuInfo,
+    accelerate,
+    accelerated_report,
+    choose_precision,
+    packed_linear_class,
+    read_cpu_info,
+)
+from fakescope.config import Settings
+from fakescope.errors import ConfigError
+from fakescope.model import load_model
+
+pytestmark = pytest.mark.unit
+
+AMD_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9R45
+flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni
+processor\t: 1
+model name\t: AMD EPYC 9R45
+flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni
+"""
+
+
+def cpu(*flags: str) -> CpuInfo:
+    return CpuInfo(model_name="test CPU", flags=frozenset(flags), capability="AVX512")
+
+
+def test_read_cpu_info_parses_model_name_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "cpuinfo"
+    path.write_text(AMD_CPUINFO)
+    info = read_cpu_info(path)
+    assert info.model_name == "AMD EPYC 9R45"
+    assert info.flags == frozenset({"fpu", "sse2", "avx2", "avx512f", "avx512_bf16", "avx512_vnni"})
+    assert info.native_bf16 and not info.amx
+    assert info.describe().startswith("AMD EPYC 9R45 (")
+    assert "avx512_bf16" in info.describe()
+
+
+def test_read_cpu_info_without_cpuinfo_has_no_flags(tmp_path: Path) -> None:
+    info = read_cpu_info(tmp_path / "missing")
+    assert info.flags == frozenset() and info.model_name == ""
+    assert not info.native_bf16
+    assert info.describe().startswith("unknown CPU")
+
+
+@pytest.mark.parametrize(
+    ("flags", "mode", "unit"),
+    [
+        (("avx512f", "avx512_bf16"), "bf16", "AVX512-BF16"),
+        (("avx512f", "amx_tile", "amx_bf16"), "bf16", "AMX"),
+        (("avx512f", "avx512_vnni"), "fp32", None),
+        ((), "fp32", None),
+    ],
+)
+def test_choose_precision_auto_follows_cpu_flags(
+    flags: tuple[str, ...], mode: str, unit: str | None
+) -> None:
+    choice = choose_precision("auto", cpu(*flags))
+    assert choice.mode == mode and choice.requested == "auto"
+    if unit:
+        assert unit in choice.reason
+    else:
+        assert "no native bfloat16" in choice.reason
+
+
+@pytest.mark.parametrize("mode", ["fp32", "bf16", "int8"])
+def test_choose_precision_explicit_mode_is_honoured(mode: str) -> None:
+    assert choose_precision(mode, cpu("avx512_bf16")).mode == mode
+    assert choose_precision(mode, cpu()).mode == mode
+
+
+def test_choose_precision_bf16_on_a_cpu_without_it_says_so() -> None:
+    choice = choose_precision("bf16", cpu("avx2"))
+    assert choice.mode == "bf16" and "emulates bfloat16" in choice.reason
+
+
+def test_choose_precision_unknown_mode_lists_the_accepted_ones() -> None:
+    with pytest.raises(ConfigError, match="precision must be one of auto, fp32, bf16, int8"):
+        choose_precision("fp16", cpu())
+
+
+def test_choose_precision_reads_this_cpu_by_default() -> None:
+    expected = "bf16" if read_cpu_info().native_bf16 else "fp32"
+    assert choose_precision("auto").mode == expected
+
+
+# --------------------------------------------------------------------------- accelerate
+
+
+def logits_of(module: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return module(pixel_values=pixels).logits
+
+
+@pytest.fixture
+def pixels() -> torch.Tensor:
+    return torch.rand((3, 3, 224, 224), generator=torch.Generator().manual_seed(1)) * 2 - 1
+
+
+def test_accelerate_fp32_keeps_the_answers(vit_dir: Path, pixels: torch.Tensor) -> None:
+    module = load_model(vit_dir).module
+    before = logits_of(module, pixels)
+    report = accelerate(module, "fp32", probe_shape=(1, 3, 224, 224), compare=True)
+    after = logits_of(module, pixels)
+    assert report.mode == "fp32" and report.fallback_reason is None
+    # 2 layers x (q, k, v, o, fc1, fc2) converted; the classifier is a head.
+    assert report.converted == 12
+    assert report.probe_delta is not None and report.probe_delta < 1e-5
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=1e-5)
+    assert accelerated_report(module) is report
+
+
+def test_accelerate_bf16_runs_matmuls_in_bf16_and_keeps_the_head_fp32(
+    vit_dir: Path, pixels: torch.Tensor
+) -> None:
+    module = load_model(vit_dir).module
+    before = torch.softmax(logits_of(module, pixels), -1)
+    report = accelerate(module, "bf16", probe_shape=(1, 3, 224, 224))
+    after = logits_of(module, pixels)
+    packed = packed_linear_class()
+    layers = [m for m in module.modules() if isinstance(m, packed)]
+    assert report.mode == "bf16" and report.converted == 12 and len(layers) == 13
+    assert {m.compute_dtype for m in layers if m is not module.classifier} == {torch.bfloat16}
+    assert module.classifier.compute_dtype == torch.float32
+    assert after.dtype == torch.float32
+    assert float((torch.softmax(after, -1) - before).abs().max()) < 0.01
+    assert report.kernel in ("onednn-packed", "torch")
+    assert all(m.original is None for m in layers)  # float32 copies freed
+
+
+def test_accelerate_int8_quantizes_linear_layers(vit_dir: Path, pixels: torch.Tensor) -> None:
+    module = load_model(vit_dir).module
+    before = torch.softmax(logits_of(module, pixels), -1)
+    report = accelerate(module, "int8", probe_shape=(1, 3, 224, 224))
+    assert report.mode == "int8" and report.kernel == "dynamic-int8" and report.converted == 12
+    assert isinstance(module.classifier, nn.Linear)  # the head stays float32
+    after = torch.softmax(logits_of(module, pixels), -1)
+    assert float((after - before).abs().max()) < 0.1
+
+
+def test_accelerate_twice_is_refused(vit_dir: Path) -> None:
+    module = load_model(vit_dir).module
+    accelerate(module, "fp32")
+    with pytest.raises(ConfigError, match="already prepared for fp32; load it again"):
+        accelerate(module, "bf16")
+
+
+def test_accelerate_unknown_mode_is_refused(vit_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="must be one of fp32, bf16, int8"):
+        accelerate(load_model(vit_dir).module, "auto")
+
+
+class Fp32Only(nn.Module):
+    """A model whose float32 parameter meets a Linear output: bfloat16 cannot flow through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.config = SimpleNamespace(num_labels=2)
+        self.body = nn.Linear(12, 8)
+        self.mix = nn.Parameter(torch.randn(8, 2))
+
+    def forward(self, pixel_values: torch.Tensor) -> SimpleNamespace:
+        hidden = self.body(pixel_values.mean(dim=(2, 3)).repeat(1, 4))
+        return SimpleNamespace(logits=hidden @ self.mix)
+
+
+def test_accelerate_falls_back_to_fp32_when_the_probe_fails() -> None:
+    module = Fp32Only().eval()
+    pixels = torch.rand(2, 3, 8, 8)
+    before = logits_of(module, pixels)
+    report = accelerate(module, "bf16", probe_shape=(1, 3, 8, 8))
+    assert report.mode == "fp32" and report.requested_mode == "bf16"
+    assert report.fallback_reason is not None and report.fallback_reason.startswith("bf16: ")
+    assert "RuntimeError" in report.fallback_reason
+    torch.testing.assert_close(logits_of(module, pixels), before, atol=1e-5, rtol=1e-5)
+
+
+def test_accelerate_without_probe_does_not_check(vit_dir: Path) -> None:
+    module = load_model(vit_dir).module
+    report = accelerate(module, "bf16")
+    assert report.mode == "bf16" and report.probe_delta is None
+
+
+# --------------------------------------------------------------------------- Predictor
+
+
+def test_predictor_records_the_precision_in_effect(vit_dir: Path, jpeg_bytes: bytes) -> None:
+    predictor = Predictor(load_model(vit_dir), Settings(precision="bf16"))
+    assert predictor.info.precision == "bf16"
+    details = predictor.info.extra["acceleration"]
+    assert details["setting"] == "bf16" and details["reason"] == "set in settings"
+    assert details["converted_layers"] == 12 and details["fallback_reason"] is None
+    assert details["threads"] == torch.get_num_threads()
+    (prediction,) = predictor.predict(jpeg_bytes)
+    assert 0.0 <= prediction.fake_probability <= 1.0
+
+
+def test_predictor_auto_precision_matches_the_cpu(vit_dir: Path) -> None:
+    predictor = Predictor(load_model(vit_dir), Settings(precision="auto"))
+    assert predictor.info.precision == choose_precision("auto").mode
+    assert predictor.info.extra["acceleration"]["setting"] == "auto"
+
+
+def test_predictor_bf16_agrees_with_fp32(vit_dir: Path) -> None:
+    from conftest import encode, photo_like
+
+    images = [encode(photo_like(320, 240, seed=s)) for s in range(4)]
+    fp32 = Predictor(load_model(vit_dir), Settings(precision="fp32")).predict(images)
+    bf16 = Predictor(load_model(vit_dir), Settings(precision="bf16")).predict(images)
+    for a, b in zip(fp32, bf16):
+        assert abs(a.fake_probability - b.fake_probability) < 0.01
+
+
+def test_predictor_shares_a_prepared_model_of_the_same_precision(vit_dir: Path) -> None:
+    loaded = load_model(vit_dir)
+    first = Predictor(loaded, Settings(precision="fp32"))
+    second = Predictor(loaded, Settings(precision="fp32"))
+    assert second.acceleration is first.acceleration
+    with pytest.raises(ConfigError, match="already prepared for fp32; load it again"):
+        Predictor(loaded, Settings(precision="bf16"))
+
+
+def test_predictor_draft_size_only_in_resize_mode(vit_dir: Path, resnet_dir: Path) -> None:
+    resize = Predictor(load_model(vit_dir), Settings(precision="fp32"))
+    assert resize._draft_size() == (448, 448)
+    crops = Predictor(load_model(resnet_dir), Settings(precision="fp32"))
+    assert crops._draft_size() is None
+
+
+def test_predictor_warm_up_covers_each_batch_size(resnet_dir: Path) -> None:
+    predictor = Predictor(load_model(resnet_dir), Settings(precision="fp32"))
+    assert predictor.warm_up((1, 4, 4)) > 0.0
+
+
+def test_cnn_without_linear_layers_reports_fp32(resnet_dir: Path) -> None:
+    """Only the head is a Linear layer: bf16 would change nothing, so fp32 is what is shown."""
+    predictor = Predictor(load_model(resnet_dir), Settings(precision="bf16"))
+    assert predictor.info.precision == "fp32"
+    reason = predictor.info.extra["acceleration"]["fallback_reason"]
+    assert reason == "bf16: the model has no Linear layer to convert"
