@@ -1,0 +1,260 @@
+"""Inference speed: the transformers pipeline baseline and FakeScope's Predictor, same session.
+
+Figures (``extra_info``) the report reads: ``kind`` (pipeline / e2e / model), ``model``,
+``precision``, ``batch``, ``images`` per call, ``gflop_per_image``, and for FakeScope the
+``fidelity`` (largest change of the fake probability vs the float32 pipeline on 16 photos) and
+``flips`` (fake <-> real verdict changes). Ratios are computed by scripts/benchmark_report.py.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from bench_support import (
+    BATCHES,
+    FIDELITY_LIMITS,
+    PRECISIONS,
+    counted_gflop_per_input,
+    decoded,
+    demo_model,
+    fake_probabilities,
+    load,
+    paired,
+    photos_640,
+    record,
+    rounds,
+    settings_for,
+    verdict_flips,
+    vit_b16_dir,
+    vit_gflop_per_image,
+)
+
+from fakescope import Predictor
+from fakescope.verdicts import Prediction
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
+
+VIT = "vit-b16"
+
+
+@lru_cache(maxsize=1)
+def pipeline() -> Any:
+    """transformers' image-classification pipeline on ViT-B/16, slow (PIL) image processor."""
+    from transformers import AutoImageProcessor
+    from transformers import pipeline as make_pipeline
+
+    folder = vit_b16_dir()
+    processor = AutoImageProcessor.from_pretrained(folder, backend="pil")
+    return make_pipeline("image-classification", model=str(folder), image_processor=processor)
+
+
+@lru_cache(maxsize=1)
+def reference_probabilities() -> np.ndarray:
+    """Fake probability of the 16 photos from the float32 pipeline (the fidelity yardstick)."""
+    outputs = pipeline()([decoded(data) for data in photos_640()], batch_size=8, top_k=None)
+    return np.asarray([next(s["score"] for s in out if s["label"] == "Fake") for out in outputs])
+
+
+@lru_cache(maxsize=None)
+def vit_predictor(precision: str) -> Predictor:
+    """One ViT-B/16 Predictor per precision (each converts its own copy), warmed up."""
+    predictor = Predictor(load(vit_b16_dir()), settings_for(precision, max(BATCHES)))
+    predictor.warm_up(BATCHES)
+    return predictor
+
+
+@lru_cache(maxsize=None)
+def fidelity(precision: str) -> tuple[float, int]:
+    """(largest |fake probability change|, verdict flips) vs the float32 pipeline, 16 photos."""
+    predictions = vit_predictor(precision).predict(list(photos_640()), with_features=False)
+    fast = fake_probabilities(predictions)
+    reference = reference_probabilities()
+    return float(np.abs(fast - reference).max()), verdict_flips(fast, reference)
+
+
+def _gflop() -> float:
+    return vit_gflop_per_image(pipeline().model.config)
+
+
+# ------------------------------------------------------------------------------ baseline
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_pipeline_end_to_end_vit_b16(benchmark: Any, batch: int) -> None:
+    """Bytes -> PIL decode -> transformers pipeline (ViTImageProcessor + fp32 model)."""
+    pipe = pipeline()
+    images = list(photos_640()[:batch])
+
+    def run() -> list[Any]:
+        return pipe([decoded(data) for data in images], batch_size=batch, top_k=None)
+
+    outputs = benchmark.pedantic(run, rounds=rounds(8 if batch == 1 else 3), warmup_rounds=1)
+    record(benchmark, kind="pipeline", model=VIT, precision="fp32", batch=batch, images=batch)
+    benchmark.extra_info["gflop_per_image"] = _gflop()
+    assert len(outputs) == batch
+    fake = np.asarray([next(s["score"] for s in o if s["label"] == "Fake") for o in outputs])
+    np.testing.assert_allclose(fake, reference_probabilities()[:batch], atol=1e-5)
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+def test_model_only_eager_fp32_vit_b16(benchmark: Any, batch: int) -> None:
+    """The model as transformers loads it (float32, no packing): pixel tensors -> logits."""
+    model = pipeline().model
+    pixels = torch.zeros((batch, 3, 224, 224))
+
+    def run() -> torch.Tensor:
+        with torch.inference_mode():
+            return model(pixel_values=pixels).logits
+
+    logits = benchmark.pedantic(run, rounds=rounds(8 if batch == 1 else 3), warmup_rounds=1)
+    record(benchmark, kind="model", model=VIT, precision="fp32-eager", batch=batch, images=batch)
+    benchmark.extra_info["gflop_per_image"] = _gflop()
+    assert logits.shape == (batch, 2) and bool(torch.isfinite(logits).all())
+
+
+# ------------------------------------------------------------------------------ FakeScope
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_predictor_end_to_end_vit_b16(benchmark: Any, precision: str, batch: int) -> None:
+    """Bytes in, Prediction out: validate, decode, preprocess, forward, postprocess, features."""
+    predictor = vit_predictor(precision)
+    images = list(photos_640()[:batch])
+    max_change, flips = fidelity(precision)
+
+    pipe = pipeline()
+
+    def baseline() -> list[Any]:
+        return pipe([decoded(data) for data in images], batch_size=batch, top_k=None)
+
+    predictions = paired(
+        benchmark, predictor.predict, (images,), baseline, rounds(8 if batch == 1 else 3)
+    )
+    record(
+        benchmark,
+        kind="e2e",
+        model=VIT,
+        precision=predictor.info.precision,
+        kernel=predictor.acceleration.kernel,
+        batch=batch,
+        images=batch,
+        fidelity=max_change,
+        flips=flips,
+        gflop_per_image=_gflop(),
+    )
+    assert all(isinstance(p, Prediction) for p in predictions) and len(predictions) == batch
+    assert predictor.info.precision == precision
+    assert max_change <= FIDELITY_LIMITS[precision] and flips == 0
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_predictor_model_only_vit_b16(benchmark: Any, precision: str, batch: int) -> None:
+    """``Predictor._forward`` alone: pixel tensors in, float32 logits out."""
+    predictor = vit_predictor(precision)
+    pixels = torch.zeros((batch, 3, 224, 224))
+    eager = pipeline().model
+
+    def baseline() -> torch.Tensor:
+        with torch.inference_mode():
+            return eager(pixel_values=pixels).logits
+
+    logits = paired(
+        benchmark, predictor._forward, (pixels,), baseline, rounds(8 if batch == 1 else 3)
+    )
+    record(
+        benchmark,
+        kind="model",
+        model=VIT,
+        precision=predictor.info.precision,
+        kernel=predictor.acceleration.kernel,
+        batch=batch,
+        images=batch,
+        fidelity=fidelity(precision)[0],
+        gflop_per_image=_gflop(),
+    )
+    assert logits.shape == (batch, 2) and logits.dtype == torch.float32
+
+
+# ------------------------------------------------------------------------------ demo model
+
+
+@lru_cache(maxsize=None)
+def demo_predictor(precision: str) -> Predictor:
+    predictor = Predictor(load(demo_model().folder), settings_for(precision, max(BATCHES)))
+    predictor.warm_up(BATCHES)
+    return predictor
+
+
+@lru_cache(maxsize=1)
+def demo_gflop_per_image() -> float:
+    """FLOP of all the crops of one image through the demo model, counted by torch."""
+    model = load(demo_model().folder)
+    spec = model.spec
+    return counted_gflop_per_input(model.module, (1, 3, *spec.input_size)) * spec.num_crops
+
+
+@lru_cache(maxsize=None)
+def demo_fidelity(precision: str) -> float:
+    """Largest fake-probability change vs the demo model's own float32 path, 16 photos."""
+    images = list(photos_640())
+    reference = fake_probabilities(demo_predictor("fp32").predict(images, with_features=False))
+    fast = fake_probabilities(demo_predictor(precision).predict(images, with_features=False))
+    return float(np.abs(fast - reference).max())
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_predictor_end_to_end_demo(benchmark: Any, precision: str, batch: int) -> None:
+    """The crops-mode demo model (native-resolution crops, no draft decoding), bytes in."""
+    demo = demo_model()
+    predictor = demo_predictor(precision)
+    images = list(photos_640()[:batch])
+    predictions = benchmark.pedantic(
+        predictor.predict, args=(images,), rounds=rounds(10 if batch == 1 else 4), warmup_rounds=1
+    )
+    spec = predictor.model.spec
+    record(
+        benchmark,
+        kind="e2e",
+        model=demo.name,
+        precision=predictor.info.precision,
+        kernel=predictor.acceleration.kernel,
+        batch=batch,
+        images=batch,
+        fidelity=demo_fidelity(precision),
+        gflop_per_image=demo_gflop_per_image(),
+    )
+    assert spec.input_mode == "crops" and predictor._draft_size() is None
+    assert all(isinstance(p, Prediction) for p in predictions) and len(predictions) == batch
+    assert demo_fidelity(precision) <= FIDELITY_LIMITS[precision]
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_predictor_model_only_demo(benchmark: Any, precision: str, batch: int) -> None:
+    """The demo model's ``_forward`` alone, on the crops of ``batch`` images."""
+    predictor = demo_predictor(precision)
+    spec = predictor.model.spec
+    pixels = torch.zeros((batch * spec.num_crops, 3, *spec.input_size))
+    logits = benchmark.pedantic(
+        predictor._forward, args=(pixels,), rounds=rounds(10 if batch == 1 else 4), warmup_rounds=1
+    )
+    record(
+        benchmark,
+        kind="model",
+        model=demo_model().name,
+        precision=predictor.info.precision,
+        kernel=predictor.acceleration.kernel,
+        batch=batch,
+        images=batch,
+        fidelity=demo_fidelity(precision),
+        gflop_per_image=demo_gflop_per_image(),
+    )
+    assert logits.shape == (batch * spec.num_crops, len(predictor.info.labels))
+    assert bool(torch.isfinite(logits).all())

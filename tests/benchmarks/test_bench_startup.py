@@ -1,0 +1,128 @@
+"""Cold start and memory of a serving process, and the matrix-multiply ceiling of this CPU.
+
+Cold start is measured from before the interpreter starts to the first Prediction, in a fresh
+process: imports, model load, precision conversion, ``warm_up()`` and one 640x480 JPEG. The same
+process then scores a batch of 16 and reports its peak resident memory (VmHWM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from bench_support import AUTO_MODE, PRECISIONS, photos_640, record, rounds, vit_b16_dir
+
+from fakescope.acceleration import accelerate
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.slow]
+
+CHILD = r"""
+import json, sys, time
+started = time.time()
+from fakescope import Predictor
+from fakescope.config import Settings
+imported = time.time()
+predictor = Predictor.from_source(sys.argv[1], Settings.from_env())
+loaded = time.time()
+predictor.warm_up()
+warmed = time.time()
+first = predictor.predict(open(sys.argv[2], "rb").read())[0]
+predicted = time.time()
+batch = predictor.predict([open(path, "rb").read() for path in sys.argv[3:]])
+status = open("/proc/self/status").read().split("\n")
+peak_kb = next((int(line.split()[1]) for line in status if line.startswith("VmHWM")), 0)
+print(json.dumps({
+    "interpreter": started, "imported": imported, "loaded": loaded, "warmed": warmed,
+    "predicted": predicted, "peak_rss_mb": peak_kb / 1024, "precision": predictor.info.precision,
+    "fake_probability": first.fake_probability, "batch": len(batch),
+}))
+"""
+
+
+def test_cold_start_and_peak_rss_vit_b16(benchmark: Any, tmp_path: Path) -> None:
+    """A fresh serving process with ViT-B/16: start to first prediction, then peak RSS."""
+    paths = []
+    for index, data in enumerate(photos_640()):
+        path = tmp_path / f"photo{index}.jpg"
+        path.write_bytes(data)
+        paths.append(str(path))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAKESCOPE_")}
+    env.update(
+        FAKESCOPE_DATA_DIR=str(tmp_path / "data"), FAKESCOPE_BATCH_SIZE="16", HF_HUB_OFFLINE="1"
+    )
+    runs: list[dict[str, float]] = []
+
+    def run() -> dict[str, Any]:
+        spawned = time.time()
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(vit_b16_dir()), paths[0], *paths],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result["spawned"] = spawned
+        runs.append(result)
+        return result
+
+    result = benchmark.pedantic(run, rounds=rounds(3, 1), warmup_rounds=1)
+    best = min(runs, key=lambda r: r["predicted"] - r["spawned"])
+    record(
+        benchmark,
+        kind="startup",
+        model="vit-b16",
+        precision=result["precision"],
+        variant="cold start to first prediction",
+        # Every run, the warm-up round first (its files may not be in the page cache yet).
+        cold_start_s=[round(r["predicted"] - r["spawned"], 3) for r in runs],
+        best={
+            "interpreter_s": round(best["interpreter"] - best["spawned"], 3),
+            "imports_s": round(best["imported"] - best["interpreter"], 3),
+            "load_and_convert_s": round(best["loaded"] - best["imported"], 3),
+            "warm_up_s": round(best["warmed"] - best["loaded"], 3),
+            "first_prediction_s": round(best["predicted"] - best["warmed"], 3),
+        },
+        peak_rss_mb=max(r["peak_rss_mb"] for r in runs),
+    )
+    assert result["precision"] == AUTO_MODE
+    assert 0.0 <= result["fake_probability"] <= 1.0 and result["batch"] == 16
+
+
+# Shapes of ViT-B/16's MLP at batch 8: (8 x 197 tokens) x 768 -> 3072.
+CEILING_SHAPE = (8 * 197, 768, 3072)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_matmul_ceiling(benchmark: Any, precision: str) -> None:
+    """GFLOP/s of the Linear kernel each precision uses, on a large ViT-shaped matrix multiply."""
+    rows, inner, outer = CEILING_SHAPE
+    layer = torch.nn.Sequential(torch.nn.Linear(inner, outer)).eval()
+    layer.config = type("Config", (), {"num_labels": -1})()  # no head to keep in float32
+    report = accelerate(layer, precision)
+    inputs = torch.randn(rows, inner)
+
+    def run() -> torch.Tensor:
+        with torch.inference_mode():
+            return layer(inputs)
+
+    output = benchmark.pedantic(run, rounds=rounds(20, 5), warmup_rounds=2)
+    flop = 2 * rows * inner * outer
+    record(
+        benchmark,
+        kind="ceiling",
+        precision=precision,
+        kernel=report.kernel,
+        shape=list(CEILING_SHAPE),
+        gflops=flop / benchmark.stats.stats.median / 1e9,
+    )
+    assert output.shape == (rows, outer) and report.converted == 1
