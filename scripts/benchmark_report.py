@@ -134,7 +134,7 @@ def read_report(data: dict[str, Any]) -> Report:
                     paired_speedup=info.get("paired_speedup"),
                 )
             )
-        elif kind == "ceiling":
+        elif kind == "ceiling" and info.get("gflops"):
             report.ceilings[str(info["precision"])] = float(info["gflops"])
         elif kind == "startup":
             report.startup = dict(info)

@@ -210,6 +210,8 @@ def paired(
     result = benchmark.pedantic(
         target, args=args, setup=setup, rounds=rounds, warmup_rounds=warmup_rounds
     )
+    if benchmark.stats is None:  # --benchmark-disable: one plain call, nothing timed
+        return result
     measured_ms = [seconds * 1000.0 for seconds in benchmark.stats.stats.data]
     references = reference_ms[warmup_rounds:]
     ratios = [ref / ms for ref, ms in zip(references, measured_ms)]

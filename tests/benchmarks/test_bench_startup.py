@@ -117,12 +117,8 @@ def test_matmul_ceiling(benchmark: Any, precision: str) -> None:
 
     output = benchmark.pedantic(run, rounds=rounds(20, 5), warmup_rounds=2)
     flop = 2 * rows * inner * outer
-    record(
-        benchmark,
-        kind="ceiling",
-        precision=precision,
-        kernel=report.kernel,
-        shape=list(CEILING_SHAPE),
-        gflops=flop / benchmark.stats.stats.median / 1e9,
-    )
+    record(benchmark, kind="ceiling", precision=precision, kernel=report.kernel)
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        # The best round: the ceiling is what the kernel can do, not what the load allowed.
+        benchmark.extra_info["gflops"] = flop / benchmark.stats.stats.min / 1e9
     assert output.shape == (rows, outer) and report.converted == 1
