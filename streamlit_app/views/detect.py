@@ -10,23 +10,29 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import components
 import resources
 import streamlit as st
+from PIL import Image
 
+from fakescope.config import Settings
 from fakescope.errors import FakeScopeError
 from fakescope.images import ACCEPTED_FORMATS, load_image
 from fakescope.spectrum import spectrum_image
 from fakescope.traffic import bundled_samples
 from fakescope.verdicts import Prediction, Rejection
 
+if TYPE_CHECKING:  # type names only: the page itself never imports torch
+    from fakescope.predictor import Predictor
+    from fakescope.store import PredictionStore
+
 THUMBNAIL_SIDE = 360
 SOURCE = "dashboard"
 
 
-def _jpeg(image: Any) -> bytes:
+def _jpeg(image: Image.Image) -> bytes:
     # Display copies only: JPEG keeps each session's cache small (a noisy spectrum as PNG is
     # several times larger).
     buffer = io.BytesIO()
@@ -34,7 +40,7 @@ def _jpeg(image: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _views(data: bytes, settings: Any) -> tuple[bytes, bytes]:
+def _views(data: bytes, settings: Settings) -> tuple[bytes, bytes]:
     """Thumbnail and Fourier-magnitude picture of an image that was just scored."""
     loaded = load_image(data, settings)
     thumbnail = loaded.image.copy()
@@ -68,7 +74,7 @@ def _items(uploads: list[Any]) -> list[dict[str, Any]]:
     return items
 
 
-def _score(items: list[dict[str, Any]], predictor: Any, settings: Any) -> dict[str, Any]:
+def _score(items: list[dict[str, Any]], predictor: Predictor, settings: Settings) -> dict[str, Any]:
     """Score the items not seen yet with this model version; returns the session's cache."""
     cache: dict[str, Any] = st.session_state.setdefault("detect_cache", {})
     version = predictor.info.version
@@ -89,7 +95,12 @@ def _score(items: list[dict[str, Any]], predictor: Any, settings: Any) -> dict[s
     return cache
 
 
-def _record(items: list[dict[str, Any]], cache: dict[str, Any], predictor: Any, store) -> None:
+def _record(
+    items: list[dict[str, Any]],
+    cache: dict[str, Any],
+    predictor: Predictor,
+    store: PredictionStore | None,
+) -> None:
     """Log each item once per session and model version (reruns do not log again)."""
     if store is None:
         return
