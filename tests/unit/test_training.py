@@ -386,3 +386,37 @@ def test_train_model_end_to_end_writes_a_loadable_registry_folder(tmp_path: Path
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (
         out / "model.safetensors"
     ).read_bytes()
+
+
+@pytest.mark.unit
+@pytest.mark.slow
+def test_train_model_fine_tunes_a_base_folder_in_its_own_input_mode(tmp_path: Path) -> None:
+    from conftest import build_vit_model
+
+    from fakescope.predictor import Predictor
+
+    # A base whose labels are fake-first: the head is kept and the label order respected.
+    base = build_vit_model(tmp_path / "base", labels={0: "Fake", 1: "Real"}, image_size=32)
+    data = _make_folder(tmp_path / "data", 6, 6, size=48)
+    out = tmp_path / "tuned"
+    result = train_model(
+        data, out, base=str(base), epochs=1, batch_size=8, num_threads=1, progress=False
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == "vit"
+    assert config["id2label"] == {"0": "Fake", "1": "Real"}
+    assert config["fakescope"]["input_mode"] == "resize"
+    assert "crop_size" not in config["fakescope"]
+    assert "fine-tuned from" in config["fakescope"]["limits"]
+    preprocessor = json.loads((out / "preprocessor_config.json").read_text())
+    assert preprocessor["size"] == {"height": 32, "width": 32} and preprocessor["do_resize"]
+    assert result.metrics["training"]["base"] == str(base)
+    prediction = Predictor.from_source(str(out)).predict([data / "fake" / "f0.png"])[0]
+    assert set(prediction.scores) == {"Fake", "Real"}
+
+
+@pytest.mark.unit
+def test_train_model_with_a_missing_base_says_what_a_base_is(tmp_path: Path) -> None:
+    data = _make_folder(tmp_path / "data", 3, 3, size=48)
+    with pytest.raises(TrainingError, match="has no config.json; give a Hugging Face model"):
+        train_model(data, tmp_path / "out", base=str(tmp_path / "nothing"), epochs=1)
