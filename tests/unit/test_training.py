@@ -420,3 +420,28 @@ def test_train_model_with_a_missing_base_says_what_a_base_is(tmp_path: Path) -> 
     data = _make_folder(tmp_path / "data", 3, 3, size=48)
     with pytest.raises(TrainingError, match="has no config.json; give a Hugging Face model"):
         train_model(data, tmp_path / "out", base=str(tmp_path / "nothing"), epochs=1)
+
+
+@pytest.mark.unit
+def test_evaluate_model_scores_a_folder_with_the_predictor(
+    tmp_path: Path, resnet_dir: Path
+) -> None:
+    from fakescope.training.evaluate import evaluate_model
+
+    data = _make_folder(tmp_path / "data", 3, 2, size=64)
+    metrics = evaluate_model(resnet_dir, data)
+    assert (metrics["n_images"], metrics["n_real"], metrics["n_fake"]) == (5, 3, 2)
+    assert sum(map(sum, metrics["confusion_matrix"]["matrix"])) == 5
+    assert set(metrics["conditions"]) == {"real", "fake"}
+    assert metrics["conditions"]["real"]["n"] == 3
+    assert metrics["model_source"] == str(resnet_dir)
+    assert 0.0 <= metrics["roc_auc"] <= 1.0
+
+
+@pytest.mark.unit
+def test_evaluate_model_on_a_bad_folder_says_the_layout(tmp_path: Path, resnet_dir: Path) -> None:
+    from fakescope.training.evaluate import evaluate_model
+
+    (tmp_path / "fake").mkdir()
+    with pytest.raises(TrainingError, match=r"has no real/ sub-folder; expected .*DATA/real/"):
+        evaluate_model(resnet_dir, tmp_path)
