@@ -70,8 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def held_out_photos(cache: Path, debs: list[Path], seed: int) -> list[CollectedPhoto]:
-    """The held-out photos of the split the training run uses."""
+def held_out_photos(cache: Path, debs: list[Path], seed: int = 0) -> list[CollectedPhoto]:
+    """The held-out photos of the split the training run uses (split seed 0)."""
     deb_root = fetch_debian_packages(cache, local_debs=debs)
     photos = collect_photos(
         cache / f"photos-{DEFAULT_MAX_SIDE}", deb_root=deb_root, max_side=DEFAULT_MAX_SIDE
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=2))
     print(f"targets: {TARGETS}")
     if args.export:
-        photos = held_out_photos(args.cache, args.debs, args.seed)
+        photos = held_out_photos(args.cache, args.debs)
         export_heldout(photos)
         write_samples_doc(export_samples(photos), args.output)
         print(f"exported {len(photos)} held-out photos and the sample images")

@@ -177,8 +177,7 @@ def _load_base(base: str, cache_dir: Path | None) -> tuple[Any, PreprocessSpec, 
     try:
         source = parse_source(base)
         folder = source.path if source.kind == "local" else download_hub_model(source, cache_dir)
-        assert folder is not None
-        if not (folder / "config.json").is_file():
+        if folder is None or not (folder / "config.json").is_file():
             raise TrainingError(
                 f"base {base} has no config.json; give a Hugging Face model folder "
                 "(config.json, model.safetensors, preprocessor_config.json) or hf://owner/name@rev"
@@ -346,6 +345,7 @@ def train_model(
     validation_fraction: float = 0.15,
     test_fraction: float = 0.15,
     heldout_fraction: float = 0.25,
+    split_seed: int = 0,
     variants: int = 3,
     crops_per_variant: int = 32,
     crops_per_image: int = 4,
@@ -371,6 +371,8 @@ def train_model(
         crop_size, num_crops: crop geometry for ``crops`` mode (ignored for a resize-mode base).
         validation_fraction, test_fraction: folder splits (by file, per class).
         heldout_fraction: share of demo scenes kept for the final held-out figures.
+        split_seed: fixes the demo photo split and the held-out conditions (0 is the published
+            held-out set; ``seed`` changes the training only, not what is held out).
         variants, crops_per_variant: demo epoch size (per photo and class).
         crops_per_image: random crops per folder image per epoch (``crops`` mode).
         photo_cache_dir: demo photo cache (Debian packages and normalised photos); default
@@ -404,21 +406,21 @@ def train_model(
             photos,
             heldout_fraction=heldout_fraction,
             validation_fraction=validation_fraction,
-            seed=seed,
+            seed=split_seed,
         )
         train_photos = list(split.train)
-        validation_images = heldout_images(split.validation, seed=seed + 1)
-        final_images = heldout_images(split.heldout, seed=seed)
+        validation_images = heldout_images(split.validation, seed=split_seed + 1)
+        final_images = heldout_images(split.heldout, seed=split_seed)
         split_info = {
             "kind": "demo",
             "train_photos": [p.key for p in split.train],
             "validation_photos": [p.key for p in split.validation],
             "heldout_photos": [p.key for p in split.heldout],
+            "split_seed": split_seed,
         }
         train_items: list[LabeledImage] = []
     else:
-        assert data_dir is not None
-        data_dir = Path(data_dir)
+        data_dir = Path(str(data_dir))
         items = list_image_folder(data_dir)
         train_items, val_items, test_items = _split_three(
             items, validation_fraction, test_fraction, seed
