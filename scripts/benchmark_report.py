@@ -16,13 +16,15 @@ in the same run). Then preprocessing, the prediction log, drift, cold start and 
 
 Regression gate (exit status 1) against ``--baseline``:
 
-* ratios measured within one run (speed-ups over the pipeline) are compared on any machine: a
-  figure fails when it falls below its baseline divided by ``--max-ratio``;
+* ratios measured within one run (speed-ups over the pipeline) are compared with the baseline
+  of the same machine, else of a machine of the same CPU class (instruction-set flags and thread
+  count): a figure fails when it falls below its baseline divided by ``--max-ratio``;
 * fidelity fails when it passes its limit (0.01; 0.1 for int8, which is never the default);
 * absolute times (ms per image, cold start, peak RSS) are compared only when the run's machine
   (CPU and thread count) is the baseline's: a figure fails above baseline x ``--max-ratio``.
 
-Figures missing on either side are listed, never failed: quick runs measure fewer of them.
+Figures missing on either side are listed, never failed: quick runs measure fewer of them. With no
+baseline of the run's CPU class, only fidelity is checked (record one with ``--update-baseline``).
 """
 
 from __future__ import annotations
@@ -329,23 +331,39 @@ def baseline_figures(report: Report) -> dict[str, Any]:
     return figures
 
 
+def cpu_class_of(machine: str) -> str:
+    """The part of a machine description that decides speed ratios: ISA flags and threads."""
+    start = machine.find("(")
+    return machine[start:] if start >= 0 else machine
+
+
 def compare(
     report: Report, baseline: dict[str, Any], max_ratio: float
 ) -> tuple[list[str], list[str]]:
     """(lines to show, failures) of this run against the baseline file's content."""
     machines = baseline.get("machines", {})
-    if not machines:
-        return ["baseline has no machine section: nothing compared"], []
-    same_machine = report.machine in machines
-    reference_name = report.machine if same_machine else next(iter(machines))
-    reference = machines[reference_name]["figures"]
     current = baseline_figures(report)
-    lines = [
-        f"baseline machine: {reference_name}"
-        + ("" if same_machine else " (another machine: only ratios and fidelity are compared)"),
-        f"tolerance: ratio {max_ratio}",
-    ]
+    same_machine = report.machine in machines
+    reference_name = report.machine if same_machine else None
+    if reference_name is None:
+        # Ratios move with the instruction set (bf16 or not, AVX-512 or not): compare them only
+        # with a machine of the same class.
+        cpu_class = cpu_class_of(report.machine)
+        reference_name = next((m for m in machines if cpu_class_of(m) == cpu_class), None)
     failures: list[str] = []
+    if reference_name is None:
+        lines = [
+            f"no baseline for this CPU class ({cpu_class_of(report.machine)}): speed and memory "
+            "not compared; record one with --update-baseline",
+        ]
+        reference: dict[str, Any] = {}
+    else:
+        reference = machines[reference_name]["figures"]
+        lines = [
+            f"baseline machine: {reference_name}"
+            + ("" if same_machine else " (another machine: only ratios and fidelity are compared)"),
+            f"tolerance: ratio {max_ratio}",
+        ]
     for key in sorted(set(reference) & set(current)):
         old, new = reference[key], current[key]
         if old.get("speedup") and new.get("speedup"):
@@ -376,7 +394,7 @@ def compare(
             lines.append(f"FAIL {key} fidelity {new['fidelity']:.4f} > {limit}")
             failures.append(f"{key}: fidelity {new['fidelity']:.4f} > {limit}")
     missing = sorted(set(reference) - set(current))
-    new_keys = sorted(set(current) - set(reference))
+    new_keys = sorted(set(current) - set(reference)) if reference else []
     if missing:
         lines.append(f"not measured in this run ({len(missing)}): {', '.join(missing)}")
     if new_keys:

@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -22,15 +23,29 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from conftest import REPO_ROOT, build_resnet_model, build_vit_model, encode, photo_like
-from PIL import Image
+# Before torch starts its OpenMP runtime (every benchmark module imports this one first):
+# libgomp's default spins at every barrier, and on a shared or busy CPU (CI runners, this
+# project's machine) a spinning thread that lost its core makes batch-1 figures 3-10x slower at
+# random. PASSIVE threads sleep instead; both sides of every ratio run under the same policy.
+# Set OMP_WAIT_POLICY to measure another one.
+_TORCH_ALREADY_LOADED = "torch" in sys.modules
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+OMP_WAIT_POLICY = (
+    "default (torch loaded before bench_support)"
+    if _TORCH_ALREADY_LOADED and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    else os.environ["OMP_WAIT_POLICY"]
+)
 
-from fakescope.acceleration import choose_precision, read_cpu_info
-from fakescope.config import Settings
-from fakescope.model import LoadedModel, load_model
-from fakescope.verdicts import verdict_for
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from conftest import REPO_ROOT, build_resnet_model, build_vit_model  # noqa: E402
+from conftest import encode, photo_like  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from fakescope.acceleration import choose_precision, read_cpu_info  # noqa: E402
+from fakescope.config import Settings  # noqa: E402
+from fakescope.model import LoadedModel, load_model  # noqa: E402
+from fakescope.verdicts import verdict_for  # noqa: E402
 
 # Read at import: the suite's autouse fixture clears FAKESCOPE_* variables before each test.
 _QUICK_ENV = os.environ.get("FAKESCOPE_BENCH_QUICK")
@@ -180,7 +195,7 @@ def record(benchmark: Any, **info: Any) -> None:
             "quick": QUICK,
             "load_1min": load,
             # libgomp's default spins at barriers: on a shared CPU PASSIVE changes the figures.
-            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
+            "omp_wait_policy": OMP_WAIT_POLICY,
             **info,
         }
     )

@@ -6,6 +6,7 @@ model shrinks the photo anyway; ``crops`` mode always decodes every pixel.
 
 from __future__ import annotations
 
+import bench_support  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch loads
 from functools import lru_cache
 from typing import Any
 

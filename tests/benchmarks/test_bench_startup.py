@@ -7,6 +7,7 @@ process then scores a batch of 16 and reports its peak resident memory (VmHWM).
 
 from __future__ import annotations
 
+import bench_support  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch loads
 import json
 import os
 import subprocess

@@ -5,6 +5,7 @@ SQLite on a temporary file, as in production (WAL, BEGIN IMMEDIATE on every writ
 
 from __future__ import annotations
 
+import bench_support  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch loads
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any

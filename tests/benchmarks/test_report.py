@@ -138,20 +138,24 @@ def test_baseline_round_trip_passes_then_a_slowdown_fails(
     assert "e2e/vit-b16/bf16/b1: ms_per_image 100.000 > 75.000" in err
 
 
-def test_other_machines_compare_ratios_only(tmp_path: Path) -> None:
+def test_other_machines_compare_ratios_of_the_same_cpu_class_only(tmp_path: Path) -> None:
     baseline = tmp_path / "baseline.json"
     report_script.main(
         [str(write(tmp_path, results())), "--baseline", str(baseline), "--update-baseline"]
     )
-    other = results(e2e_ms=60.0)
-    for item in other["benchmarks"]:
-        item["extra_info"]["machine"] = "Another CPU, 4 threads"
-    lines, failures = report_script.compare(
-        report_script.read_report(other), json.loads(baseline.read_text()), 1.5
-    )
-    assert failures == []
+    stored = json.loads(baseline.read_text())
+    same_class = results(e2e_ms=80.0)
+    for item in same_class["benchmarks"]:
+        item["extra_info"]["machine"] = "Other CPU (AVX512, avx512_bf16), 2 threads"
+    lines, failures = report_script.compare(report_script.read_report(same_class), stored, 1.5)
     assert any("another machine: only ratios and fidelity" in line for line in lines)
     assert not any("ms_per_image" in line for line in lines)
+    assert failures == ["e2e/vit-b16/bf16/b1: speed-up 2.50x < 2.67x"]
+    other_class = results(e2e_ms=80.0)
+    for item in other_class["benchmarks"]:
+        item["extra_info"]["machine"] = "Old CPU (AVX2), 4 threads"
+    lines, failures = report_script.compare(report_script.read_report(other_class), stored, 1.5)
+    assert failures == [] and lines[0].startswith("no baseline for this CPU class ((AVX2)")
 
 
 def test_fidelity_over_the_limit_fails_without_a_baseline_entry(tmp_path: Path) -> None:
