@@ -1,0 +1,83 @@
+"""The demo model against its targets, on the committed held-out photos.
+
+The held-out set is rebuilt here from ``heldout_photos/`` with the project's own simulation and
+nuisance code (the same seeds as the training run), scored by the serving Predictor in fp32, and
+every target must hold. The figures must also equal the ones the model's ``metrics.json`` reports.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakescope.config import Settings
+from fakescope.training.evaluate import (
+    TARGETS,
+    evaluate_images,
+    heldout_images,
+    predictor_scores,
+)
+from fakescope.training.simulate import FAKE_CONDITIONS, REAL_CONDITIONS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# The demo model under test. Until the registry holds it, the build output of
+# `python scripts/build_demo_model.py`; switch to the registered folder (models/...) then.
+MODEL_DIR = REPO_ROOT / "build" / "demo-model"
+HELDOUT_DIR = Path(__file__).resolve().parent / "heldout_photos"
+
+pytestmark = [pytest.mark.quality, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def heldout_metrics() -> dict[str, Any]:
+    """Held-out figures of the demo model, measured once for this module."""
+    if not (MODEL_DIR / "model.safetensors").is_file():
+        pytest.fail(
+            f"no demo model in {MODEL_DIR}: run `python scripts/build_demo_model.py` or point "
+            "MODEL_DIR in this file at the registered version"
+        )
+    photos = sorted(HELDOUT_DIR.glob("*.jpg"))
+    assert len(photos) >= 20, f"expected the committed held-out photos in {HELDOUT_DIR}"
+    score = predictor_scores(MODEL_DIR, Settings().replace(precision="fp32"))
+    return evaluate_images(heldout_images(photos, seed=0), score)
+
+
+def test_heldout_set_has_every_condition(heldout_metrics: dict[str, Any]) -> None:
+    n_photos = len(list(HELDOUT_DIR.glob("*.jpg")))
+    assert set(heldout_metrics["conditions"]) == set(REAL_CONDITIONS + FAKE_CONDITIONS)
+    assert heldout_metrics["n_real"] == n_photos * len(REAL_CONDITIONS)
+    assert heldout_metrics["n_fake"] == n_photos * len(FAKE_CONDITIONS)
+
+
+def test_demo_model_accuracy_meets_target(heldout_metrics: dict[str, Any]) -> None:
+    assert heldout_metrics["accuracy"] >= TARGETS["accuracy_min"]
+
+
+def test_demo_model_roc_auc_meets_target(heldout_metrics: dict[str, Any]) -> None:
+    assert heldout_metrics["roc_auc"] >= TARGETS["roc_auc_min"]
+
+
+def test_demo_model_false_positive_rate_on_clean_reals(heldout_metrics: dict[str, Any]) -> None:
+    fpr = heldout_metrics["conditions"]["clean"]["false_positive_rate"]
+    assert fpr <= TARGETS["fpr_clean_max"]
+
+
+@pytest.mark.parametrize("condition", REAL_CONDITIONS[1:])
+def test_demo_model_false_positive_rate_on_processed_reals(
+    heldout_metrics: dict[str, Any], condition: str
+) -> None:
+    fpr = heldout_metrics["conditions"][condition]["false_positive_rate"]
+    assert fpr <= TARGETS["fpr_nuisance_max"], f"{condition}: {fpr:.3f}"
+
+
+def test_reported_figures_are_the_measured_ones(heldout_metrics: dict[str, Any]) -> None:
+    reported = json.loads((MODEL_DIR / "metrics.json").read_text(encoding="utf-8"))
+    assert reported["accuracy"] == pytest.approx(heldout_metrics["accuracy"], abs=1e-9)
+    assert reported["roc_auc"] == pytest.approx(heldout_metrics["roc_auc"], abs=1e-6)
+    for condition, rates in heldout_metrics["conditions"].items():
+        assert reported["conditions"][condition]["called_fake_rate"] == pytest.approx(
+            rates["called_fake_rate"], abs=1e-9
+        ), condition
