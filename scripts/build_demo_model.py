@@ -31,7 +31,7 @@ from fakescope.training.photos import (
     split_photos,
 )
 from fakescope.training.simulate import simulate_fake
-from fakescope.training.train import train_model
+from fakescope.training.train import DEMO_EPOCHS, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT_DIR = ROOT / "tests" / "quality" / "heldout_photos"
@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="folder that may already hold the .deb files (repeatable)",
     )
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import platform
 import time
 from collections.abc import Iterable, Sequence
@@ -64,6 +65,18 @@ from fakescope.training.photos import (
 
 IMAGE_MEAN = (0.5, 0.5, 0.5)
 IMAGE_STD = (0.5, 0.5, 0.5)
+DEMO_EPOCHS = 12  # the published demo model's run
+FOLDER_EPOCHS = 5
+
+
+def default_cache_dir() -> Path:
+    """Where fetched Debian packages, normalised photos and hub downloads are kept.
+
+    ``$XDG_CACHE_HOME/fakescope`` (``~/.cache/fakescope``): never inside a model folder, so a
+    registry stays clean. The build script uses ``build/photo-cache`` instead.
+    """
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "fakescope"
 
 
 @dataclass
@@ -335,7 +348,7 @@ def train_model(
     *,
     base: str | None = None,
     demo: bool = False,
-    epochs: int,
+    epochs: int | None = None,
     seed: int = 0,
     batch_size: int = 64,
     learning_rate: float = 2e-3,
@@ -365,7 +378,8 @@ def train_model(
         base: a Hugging Face model folder or ``hf://owner/name@revision`` to fine-tune; None
             trains the small demo ResNet from scratch in ``crops`` mode.
         demo: build the simulated demo data set instead of reading ``data_dir``.
-        epochs: passes over the training data (the demo set is regenerated every epoch).
+        epochs: passes over the training data (the demo set is regenerated every epoch); None
+            means 12 with ``demo=True`` (the published demo model) and 5 for a data folder.
         seed: fixes splits, data, augmentations and initial weights.
         batch_size, learning_rate, weight_decay: AdamW with one-cycle schedule.
         crop_size, num_crops: crop geometry for ``crops`` mode (ignored for a resize-mode base).
@@ -376,7 +390,7 @@ def train_model(
         variants, crops_per_variant: demo epoch size (per photo and class).
         crops_per_image: random crops per folder image per epoch (``crops`` mode).
         photo_cache_dir: demo photo cache (Debian packages and normalised photos); default
-            ``<output_dir>/../photo-cache``.
+            ``default_cache_dir() / "photo-cache"``.
         local_debs: folders that may already hold the Debian ``.deb`` files.
         max_side: longest side of the normalised demo photos.
         num_threads: torch threads (None leaves torch's default).
@@ -391,6 +405,8 @@ def train_model(
         TrainingError: bad arguments, a data folder without the expected layout, unreadable
             images, or a base model that cannot be loaded.
     """
+    if epochs is None:
+        epochs = DEMO_EPOCHS if demo else FOLDER_EPOCHS
     _check_args(data_dir, demo, epochs, batch_size, crop_size)
     started = time.perf_counter()
     _set_seed(seed, num_threads)
@@ -399,7 +415,7 @@ def train_model(
     # -- data -------------------------------------------------------------------------------
     split_info: dict[str, Any]
     if demo:
-        cache = Path(photo_cache_dir) if photo_cache_dir else output_dir.parent / "photo-cache"
+        cache = Path(photo_cache_dir) if photo_cache_dir else default_cache_dir() / "photo-cache"
         deb_root = fetch_debian_packages(cache, local_debs=local_debs)
         photos = collect_photos(cache / f"photos-{max_side}", deb_root=deb_root, max_side=max_side)
         split = split_photos(
@@ -454,7 +470,7 @@ def train_model(
             do_resize=False,
         )
     else:
-        model, spec, id2label = _load_base(base, output_dir.parent / "hub-cache")
+        model, spec, id2label = _load_base(base, default_cache_dir() / "hub")
     fake_index = _fake_index(id2label)
     parameter_count = sum(p.numel() for p in model.parameters())
 
