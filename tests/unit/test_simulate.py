@@ -154,3 +154,25 @@ def test_jpeg_changes_pixels_but_not_size() -> None:
     compressed = jpeg(photo, 75)
     assert compressed.size == photo.size and compressed.mode == "RGB"
     assert not np.array_equal(np.asarray(compressed), np.asarray(photo))
+
+
+@pytest.mark.unit
+def test_condition_upload_decodes_to_the_condition_pixels() -> None:
+    from fakescope.training.simulate import condition_upload, decode
+
+    path = sorted(HELDOUT_DIR.glob("*.jpg"))[0]
+    original_bytes = path.read_bytes()
+    photo = decode(original_bytes).crop((0, 0, 160, 120))
+    assert condition_upload(photo, original_bytes, "clean") == original_bytes
+    for condition in ("jpeg_q75", "fake_jpeg_q90"):
+        data = condition_upload(photo, None, condition, seed=4)
+        assert data[:3] == b"\xff\xd8\xff"  # a JPEG file, so its quality is a real feature
+        assert np.array_equal(
+            np.asarray(decode(data)), np.asarray(apply_condition(photo, condition, seed=4))
+        )
+    for condition in ("blur_sigma1", "upscale_1.5x", "fake_transposed"):
+        data = condition_upload(photo, None, condition, seed=4)
+        assert data[:4] == b"\x89PNG"
+        assert np.array_equal(
+            np.asarray(decode(data)), np.asarray(apply_condition(photo, condition, seed=4))
+        )

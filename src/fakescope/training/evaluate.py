@@ -25,7 +25,12 @@ from fakescope.config import Settings
 from fakescope.errors import TrainingError
 from fakescope.training.dataset import list_image_folder, open_rgb
 from fakescope.training.photos import CollectedPhoto
-from fakescope.training.simulate import FAKE_CONDITIONS, REAL_CONDITIONS, apply_condition
+from fakescope.training.simulate import (
+    FAKE_CONDITIONS,
+    REAL_CONDITIONS,
+    condition_upload,
+    decode,
+)
 
 # The demo model's targets on its held-out photos (whole-image verdicts, threshold 0.5).
 TARGETS = {
@@ -43,14 +48,22 @@ class EvalImage:
     Attributes:
         image: the RGB pixels.
         label: 0 = real, 1 = fake.
-        condition: e.g. ``clean``, ``jpeg_q75``, ``fake_transposed``, or ``folder``.
+        condition: e.g. ``clean``, ``jpeg_q75``, ``fake_transposed``, or ``real``/``fake``.
         name: where it came from (photo key or file name).
+        data: the encoded file, as it would be uploaded (decodes to ``image``); the Predictor
+            is given these bytes when present, so file features (JPEG quality) are real.
     """
 
     image: Image.Image
     label: int
     condition: str
     name: str
+    data: bytes | None = None
+
+    @property
+    def upload(self) -> bytes | Image.Image:
+        """What the Predictor is given: the bytes when known, else the pixels."""
+        return self.data if self.data is not None else self.image
 
 
 def roc_auc(labels: Sequence[int], scores: Sequence[float]) -> float:
@@ -199,10 +212,16 @@ def heldout_images(photos: Sequence[CollectedPhoto | Path], seed: int = 0) -> li
         path = photo.path if isinstance(photo, CollectedPhoto) else Path(photo)
         key = photo.key if isinstance(photo, CollectedPhoto) else path.stem
         original = open_rgb(path)
+        original_bytes = path.read_bytes()
         for label, conditions in ((0, REAL_CONDITIONS), (1, FAKE_CONDITIONS)):
             for condition in conditions:
-                image = apply_condition(original, condition, condition_seed(key, condition, seed))
-                images.append(EvalImage(image=image, label=label, condition=condition, name=key))
+                seed_here = condition_seed(key, condition, seed)
+                data = condition_upload(original, original_bytes, condition, seed_here)
+                images.append(
+                    EvalImage(
+                        image=decode(data), label=label, condition=condition, name=key, data=data
+                    )
+                )
     return images
 
 
@@ -218,6 +237,7 @@ def folder_images(data_dir: Path) -> list[EvalImage]:
             label=item.label,
             condition="real" if item.label == 0 else "fake",
             name=str(item.path.relative_to(data_dir)),
+            data=item.path.read_bytes(),
         )
         for item in list_image_folder(data_dir)
     ]
@@ -225,7 +245,7 @@ def folder_images(data_dir: Path) -> list[EvalImage]:
 
 def predictor_scores(
     model_source: str | Path, settings: Settings | None = None
-) -> Callable[[Sequence[Image.Image]], np.ndarray]:
+) -> Callable[[Sequence[bytes | Image.Image]], np.ndarray]:
     """A scoring function backed by the serving Predictor (fp32 unless settings say otherwise).
 
     Raises:
@@ -236,7 +256,7 @@ def predictor_scores(
     settings = settings or Settings.from_env().replace(precision="fp32")
     predictor = Predictor.from_source(str(model_source), settings)
 
-    def score(images: Sequence[Image.Image]) -> np.ndarray:
+    def score(images: Sequence[bytes | Image.Image]) -> np.ndarray:
         predictions = predictor.predict(list(images), with_features=False)
         return np.asarray([p.fake_probability for p in predictions], dtype=np.float64)
 
@@ -245,7 +265,7 @@ def predictor_scores(
 
 def evaluate_images(
     images: Sequence[EvalImage],
-    score: Callable[[Sequence[Image.Image]], np.ndarray],
+    score: Callable[[Sequence[bytes | Image.Image]], np.ndarray],
     *,
     threshold: float = 0.5,
     batch_size: int = 16,
@@ -253,7 +273,7 @@ def evaluate_images(
     """Metrics of a scoring function on evaluation images, overall and per condition."""
     probabilities = np.concatenate(
         [
-            score([item.image for item in images[start : start + batch_size]])
+            score([item.upload for item in images[start : start + batch_size]])
             for start in range(0, len(images), batch_size)
         ]
     )

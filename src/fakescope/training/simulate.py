@@ -211,14 +211,30 @@ def simulate_fake(
     return fake, FakeRecipe(factor=factor, stages=stages, seed=int(seed))
 
 
-def jpeg(image: Image.Image, quality: int, *, subsampling: int | None = None) -> Image.Image:
-    """Re-compress as JPEG at ``quality`` (PIL's default 4:2:0 chroma unless ``subsampling``)."""
+def encode_jpeg(image: Image.Image, quality: int, *, subsampling: int | None = None) -> bytes:
+    """JPEG bytes at ``quality`` (PIL's default 4:2:0 chroma unless ``subsampling``)."""
     buffer = io.BytesIO()
     kwargs = {} if subsampling is None else {"subsampling": subsampling}
     image.convert("RGB").save(buffer, format="JPEG", quality=int(quality), **kwargs)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
+    return buffer.getvalue()
+
+
+def encode_png(image: Image.Image) -> bytes:
+    """Lossless PNG bytes (fast compression: these are evaluation uploads, not archives)."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def decode(data: bytes) -> Image.Image:
+    """Encoded bytes -> RGB image."""
+    with Image.open(io.BytesIO(data)) as decoded:
         return decoded.convert("RGB")
+
+
+def jpeg(image: Image.Image, quality: int, *, subsampling: int | None = None) -> Image.Image:
+    """Re-compress as JPEG at ``quality`` (PIL's default 4:2:0 chroma unless ``subsampling``)."""
+    return decode(encode_jpeg(image, quality, subsampling=subsampling))
 
 
 def gaussian_blur(image: Image.Image, sigma: float) -> Image.Image:
@@ -294,6 +310,27 @@ def apply_condition(image: Image.Image, condition: str, seed: int = 0) -> Image.
         return jpeg(simulate_fake(image, seed)[0], 90)
     known = ", ".join(REAL_CONDITIONS + FAKE_CONDITIONS)
     raise TrainingError(f"unknown condition {condition!r}; known: {known}")
+
+
+def condition_upload(
+    original: Image.Image, original_bytes: bytes | None, condition: str, seed: int = 0
+) -> bytes:
+    """A held-out condition as the file a user would upload: the bytes, not just the pixels.
+
+    ``clean`` is the photo's own file (when given), the JPEG conditions are the JPEG bytes at that
+    quality, every other condition is a lossless PNG. Decoding the bytes gives exactly the pixels
+    of :func:`apply_condition`, and the Predictor sees real file features (JPEG quality, size).
+
+    Raises:
+        TrainingError: unknown condition name.
+    """
+    if condition == "clean" and original_bytes is not None:
+        return original_bytes
+    if condition == "jpeg_q75":
+        return encode_jpeg(original, 75)
+    if condition == "fake_jpeg_q90":
+        return encode_jpeg(simulate_fake(original, seed)[0], 90)
+    return encode_png(apply_condition(original, condition, seed))
 
 
 def periodic_trace_strength(image: Image.Image, period: int = 2) -> float:

@@ -337,6 +337,7 @@ def _as_eval(items: Iterable[LabeledImage], root: Path) -> list[EvalImage]:
             label=i.label,
             condition=LABELS[i.label],
             name=str(i.path.relative_to(root)),
+            data=i.path.read_bytes(),
         )
         for i in items
     ]
@@ -653,7 +654,7 @@ def _evaluate_saved(
 
     def run(images: Sequence[EvalImage], with_features: bool) -> list[Any]:
         return predictor.predict(
-            [item.image for item in images],
+            [item.upload for item in images],
             with_features=with_features,
             names=[item.name for item in images],
         )
