@@ -214,7 +214,7 @@ class Registry:
         metrics = _read_optional_json(model_dir / "metrics.json")
         with self._locked():
             version = self._next_version()
-            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+            staging = _make_staging(self.root)
             try:
                 for filename in (*REQUIRED_FILES, *OPTIONAL_FILES):
                     if (model_dir / filename).is_file():
@@ -257,7 +257,7 @@ class Registry:
             raise RegistryError(f"{source!r} is not a hub source; use register() for a folder")
         with self._locked():
             version = self._next_version()
-            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+            staging = _make_staging(self.root)
             try:
                 if reference_profile:
                     shutil.copy2(reference_profile, staging / "reference_profile.json")
@@ -381,10 +381,19 @@ def load_configured_model(settings: Settings, source: str | Path | None = None) 
         return loaded
 
 
+def _make_staging(root: Path) -> Path:
+    """A temporary version folder beside the real ones (same filesystem, so rename is atomic)."""
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    # mkdtemp makes it private (0700); a registry is read by other users (the app's uid 1000).
+    staging.chmod(0o755)
+    return staging
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically: temp file in the same folder, fsync, then os.replace."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide it from other readers
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2, sort_keys=True)
             handle.write("\n")

@@ -23,9 +23,8 @@ from fakescope.training.evaluate import (
 from fakescope.training.simulate import FAKE_CONDITIONS, REAL_CONDITIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The demo model under test. Until the registry holds it, the build output of
-# `python scripts/build_demo_model.py`; switch to the registered folder (models/...) then.
-MODEL_DIR = REPO_ROOT / "build" / "demo-model"
+# The committed demo model (registry version 1), built by `python scripts/build_demo_model.py`.
+MODEL_DIR = REPO_ROOT / "models" / "v1"
 HELDOUT_DIR = Path(__file__).resolve().parent / "heldout_photos"
 
 pytestmark = [pytest.mark.quality, pytest.mark.slow]
@@ -36,8 +35,8 @@ def heldout_metrics() -> dict[str, Any]:
     """Held-out figures of the demo model, measured once for this module."""
     if not (MODEL_DIR / "model.safetensors").is_file():
         pytest.fail(
-            f"no demo model in {MODEL_DIR}: run `python scripts/build_demo_model.py` or point "
-            "MODEL_DIR in this file at the registered version"
+            f"no demo model in {MODEL_DIR}: run `python scripts/build_demo_model.py` and "
+            "register build/demo-model as v1 (fakescope models register ... --activate)"
         )
     photos = sorted(HELDOUT_DIR.glob("*.jpg"))
     assert len(photos) >= 20, f"expected the committed held-out photos in {HELDOUT_DIR}"
