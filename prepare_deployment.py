@@ -401,7 +401,8 @@ def _readme_body(
         live = (
             f"**Live model:** the committed demo model {_version_label(models_dir, active)}, "
             "the active version of the model registry in `models/`. It is a small model trained "
-            "on a simulated data set: a demonstration of the pipeline, not a forensic tool."
+            "on real photographs and simulated generator up-sampling traces: a demonstration of "
+            f"the pipeline, not a forensic tool (its card: `models/{active}/README.md`)."
         )
     else:
         live = "**Live model:** the active version of the model registry in `models/`."
