@@ -137,6 +137,11 @@ def test_baseline_round_trip_passes_then_a_slowdown_fails(
     assert "e2e/vit-b16/bf16/b1: speed-up 2.00x < 2.67x" in err
     assert "e2e/vit-b16/bf16/b1: ms_per_image 100.000 > 75.000" in err
     assert "pipeline/" not in err  # the yardstick is never gated
+    capsys.readouterr()
+    args = [str(slow), "--baseline", str(baseline), "--skip-times"]
+    assert report_script.main(args) == 1  # the paired speed-up still fails
+    err = capsys.readouterr().err
+    assert "speed-up 2.00x < 2.67x" in err and "ms_per_image" not in err
 
 
 def test_a_slower_pipeline_is_not_a_regression(tmp_path: Path) -> None:
