@@ -54,6 +54,7 @@ format: setup-dev
 	$(BIN)/black $(LINT_PATHS)
 
 bench: setup-dev
+	mkdir -p out
 	$(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-json=out/benchmarks.json $(PYTEST_ARGS)
 
 demo-model: setup-dev

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import numpy as np
+
+import fakescope.runtime_env  # noqa: F401  (before torch: sets the OpenMP wait policy)
 import torch
 from PIL import Image
 

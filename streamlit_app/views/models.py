@@ -19,7 +19,8 @@ from fakescope.errors import FakeScopeError
 from fakescope.registry import Registry
 
 FLASH = "models_flash"
-TOKEN_KEY = "models_admin_token"
+# A session-state key name, not a secret.
+TOKEN_KEY = "models_admin_token"  # nosec B105
 
 
 def _token_ok(settings: Settings) -> bool:

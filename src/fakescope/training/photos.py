@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import shutil
-import subprocess
+# Runs apt-get download / dpkg-deb with fixed arguments, never a shell.
+import subprocess  # nosec B404
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,7 +339,10 @@ def _run(command: list[str], *, cwd: Path, what: str) -> None:
             f"cannot {what}: {command[0]} is not available. The demo photos need a Debian-based "
             "system with apt-get and dpkg-deb, or the .deb files in a folder given as local_debs"
         )
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    # An argument list (no shell) built from the curated package names above.
+    result = subprocess.run(  # nosec B603
+        command, cwd=cwd, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise TrainingError(
             f"cannot {what}: {' '.join(command)} exited with {result.returncode}: "

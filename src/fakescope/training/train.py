@@ -203,7 +203,8 @@ def _load_base(base: str, cache_dir: Path | None) -> tuple[Any, PreprocessSpec, 
             else {}
         )
         spec = read_spec(config_dict, preprocessor)
-        config = AutoConfig.from_pretrained(folder)
+        # `folder` is local: hub bases were fetched at a pinned revision by load_model first.
+        config = AutoConfig.from_pretrained(folder)  # nosec B615
         id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         keep_head = False
         if len(id2label) == 2:
@@ -214,7 +215,7 @@ def _load_base(base: str, cache_dir: Path | None) -> tuple[Any, PreprocessSpec, 
                 keep_head = False
         if not keep_head:
             id2label = dict(LABELS)
-        model = AutoModelForImageClassification.from_pretrained(
+        model = AutoModelForImageClassification.from_pretrained(  # nosec B615
             folder,
             num_labels=2,
             id2label=id2label,
