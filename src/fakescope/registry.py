@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -212,31 +212,23 @@ class Registry:
         check_model_folder(model_dir)
         loaded = load_model(model_dir)  # proves it loads before it enters the registry
         metrics = _read_optional_json(model_dir / "metrics.json")
-        with self._locked():
-            version = self._next_version()
-            staging = _make_staging(self.root)
-            try:
-                for filename in (*REQUIRED_FILES, *OPTIONAL_FILES):
-                    if (model_dir / filename).is_file():
-                        shutil.copy2(model_dir / filename, staging / filename)
-                info = VersionInfo(
-                    version=version,
-                    name=name or loaded.info.name,
-                    source="local",
-                    created_at=_now(),
-                    weights_sha256=sha256_file(staging / "model.safetensors"),
-                    metrics=_summary(metrics),
-                    input_mode=loaded.info.input_mode,
-                    notes=notes,
-                )
-                _write_json(staging / METADATA_FILE, _metadata(info))
-                os.rename(staging, self.root / version)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
-            if activate:
-                self._set_active(version)
-        return self.get(version)
+
+        def write(staging: Path, version: str) -> VersionInfo:
+            for filename in (*REQUIRED_FILES, *OPTIONAL_FILES):
+                if (model_dir / filename).is_file():
+                    shutil.copy2(model_dir / filename, staging / filename)
+            return VersionInfo(
+                version=version,
+                name=name or loaded.info.name,
+                source="local",
+                created_at=_now(),
+                weights_sha256=sha256_file(staging / "model.safetensors"),
+                metrics=_summary(metrics),
+                input_mode=loaded.info.input_mode,
+                notes=notes,
+            )
+
+        return self._add_version(write, activate)
 
     def register_hub(
         self,
@@ -255,27 +247,19 @@ class Registry:
         parsed = parse_source(source)
         if parsed.kind != "hub":
             raise RegistryError(f"{source!r} is not a hub source; use register() for a folder")
-        with self._locked():
-            version = self._next_version()
-            staging = _make_staging(self.root)
-            try:
-                if reference_profile:
-                    shutil.copy2(reference_profile, staging / "reference_profile.json")
-                info = VersionInfo(
-                    version=version,
-                    name=name or str(parsed.repo_id),
-                    source=str(parsed),
-                    created_at=_now(),
-                    notes=notes,
-                )
-                _write_json(staging / METADATA_FILE, _metadata(info))
-                os.rename(staging, self.root / version)
-            except BaseException:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise
-            if activate:
-                self._set_active(version)
-        return self.get(version)
+
+        def write(staging: Path, version: str) -> VersionInfo:
+            if reference_profile:
+                shutil.copy2(reference_profile, staging / "reference_profile.json")
+            return VersionInfo(
+                version=version,
+                name=name or str(parsed.repo_id),
+                source=str(parsed),
+                created_at=_now(),
+                notes=notes,
+            )
+
+        return self._add_version(write, activate)
 
     def promote(self, version: str) -> VersionInfo:
         """Make ``version`` the active one (atomic).
@@ -307,6 +291,28 @@ class Registry:
         return self.get(previous)
 
     # -- internals --------------------------------------------------------------------------
+
+    def _add_version(
+        self, write: Callable[[Path, str], VersionInfo], activate: bool
+    ) -> VersionInfo:
+        """Fill a staging folder with ``write(staging, version)``, then rename it into place.
+
+        Under the lock, so two writers never take the same number; a failure removes the staging
+        folder and leaves the registry as it was.
+        """
+        with self._locked():
+            version = self._next_version()
+            staging = _make_staging(self.root)
+            try:
+                info = write(staging, version)
+                _write_json(staging / METADATA_FILE, _metadata(info))
+                os.rename(staging, self.root / version)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            if activate:
+                self._set_active(version)
+        return self.get(version)
 
     def _set_active(self, version: str) -> None:
         history = self.history()
