@@ -273,6 +273,8 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if args.activate and not args.register:
         raise UsageError("--activate needs --register")
     kwargs: dict[str, Any] = {"base": args.base, "demo": args.demo, "seed": args.seed}
+    if settings.num_threads > 0:
+        kwargs["num_threads"] = settings.num_threads
     if args.epochs is not None:
         kwargs["epochs"] = args.epochs
     result = train_model(Path(args.data) if args.data else None, Path(args.out), **kwargs)
