@@ -33,6 +33,9 @@ SOURCES = ("All sources", "dashboard", "cli", "simulate")
 # Drift over time: consecutive windows of this many rows at least (a verdict needs samples).
 DRIFT_WINDOWS = 12
 CHART_HEIGHT = 320
+REFERENCE_PROFILE = "Model's validation profile"
+REFERENCE_BASELINE = "Baseline window of the log"
+MIN_BASELINE_ROWS = 30  # drift tests give no verdict on fewer samples
 
 
 @st.cache_data(ttl=30, max_entries=16, show_spinner="Reading the prediction log...")
@@ -182,16 +185,49 @@ def _reference(registry: Any, version: str | None) -> tuple[ReferenceProfile | N
 def _drift_section(predictions: pd.DataFrame, registry: Any, chosen_version: str | None) -> None:
     active = registry.active_version()
     version = chosen_version or active
-    reference, problem = _reference(registry, version)
-    if reference is None:
-        st.warning(problem, icon=":material/warning:")
-        return
     current = predictions[predictions["model_version"] == version]
-    which = "the active version" if version == active else "the selected version"
-    st.caption(
-        f"Reference: reference_profile.json of {version} ({which}), {reference.n_images:,} "
-        f"images. Current: {len(current):,} predictions by {version} in the selected range."
+    # The model's validation profile answers "is traffic like what the model was checked on?";
+    # an early window of the log answers "has traffic changed since then?" - the question a
+    # demo stream of a few sample images (never like the validation set) can show.
+    basis = st.radio(
+        "Reference",
+        [REFERENCE_PROFILE, REFERENCE_BASELINE],
+        horizontal=True,
+        key="monitor_reference",
+        help="Compare recent predictions with the model's validation images, or with the "
+        "earliest predictions of the selected range.",
     )
+    if basis == REFERENCE_BASELINE:
+        baseline_rows = st.number_input(
+            "Baseline: first N predictions of the range",
+            min_value=MIN_BASELINE_ROWS,
+            value=max(MIN_BASELINE_ROWS, len(current) // 2),
+            step=10,
+            key="monitor_baseline_rows",
+        )
+        if len(current) < baseline_rows + MIN_BASELINE_ROWS:
+            st.info(
+                f"A baseline of {baseline_rows} predictions needs at least "
+                f"{baseline_rows + MIN_BASELINE_ROWS} in the range; there are {len(current)}.",
+                icon=":material/hourglass_empty:",
+            )
+            return
+        reference = ReferenceProfile.from_frame(current.iloc[: int(baseline_rows)])
+        current = current.iloc[int(baseline_rows) :]
+        st.caption(
+            f"Reference: the first {int(baseline_rows):,} predictions by {version} in the "
+            f"selected range. Current: the {len(current):,} after them."
+        )
+    else:
+        reference, problem = _reference(registry, version)
+        if reference is None:
+            st.warning(problem, icon=":material/warning:")
+            return
+        which = "the active version" if version == active else "the selected version"
+        st.caption(
+            f"Reference: reference_profile.json of {version} ({which}), {reference.n_images:,} "
+            f"images. Current: {len(current):,} predictions by {version} in the selected range."
+        )
     report = drift_report(reference, current)
     if report.dataset_drifted is None:
         st.info(f"No drift verdict yet: {report.status}.", icon=":material/hourglass_empty:")

@@ -374,6 +374,37 @@ def test_app_monitor_shifted_inputs_raise_drift_alarm(app_env: Callable) -> None
     assert not at.exception, at.exception
 
 
+def test_app_monitor_baseline_window_reference_finds_a_later_shift(app_env: Callable) -> None:
+    # A profile far from the logged traffic: against it, everything drifts.
+    _, settings = app_env(profile=_profile())
+    now = datetime.now(timezone.utc)
+    _fill_log(settings, n=100, shift=0.2, start=now - timedelta(minutes=200))
+    at = _run("monitor")
+    assert _texts(at.error)[0].startswith("**Drift detected**")
+    # Against the first 100 rows of the log, 100 more like them do not drift...
+    _fill_log(settings, n=100, shift=0.2, start=now - timedelta(minutes=100), seed=2)
+    at.button(key="monitor_refresh").click().run()
+    at.radio(key="monitor_reference").set_value("Baseline window of the log").run()
+    at.number_input(key="monitor_baseline_rows").set_value(100).run()
+    assert not at.exception, at.exception
+    assert any("the first 100 predictions" in c for c in _texts(at.caption))
+    assert any("No dataset drift" in text for text in _texts(at.success))
+    assert not _texts(at.error)
+
+
+def test_app_monitor_baseline_window_flags_a_shift_after_it(app_env: Callable) -> None:
+    _, settings = app_env(profile=_profile())
+    now = datetime.now(timezone.utc)
+    _fill_log(settings, n=100, start=now - timedelta(minutes=200))
+    _fill_log(settings, n=100, shift=0.2, start=now - timedelta(minutes=100), seed=2)
+    at = _run("monitor")
+    at.radio(key="monitor_reference").set_value("Baseline window of the log").run()
+    at.number_input(key="monitor_baseline_rows").set_value(100).run()
+    assert not at.exception, at.exception
+    alarms = _texts(at.error)
+    assert len(alarms) == 1 and alarms[0].startswith("**Drift detected**")
+
+
 def test_app_monitor_version_without_reference_says_so(app_env: Callable) -> None:
     _, settings = app_env()
     _fill_log(settings)

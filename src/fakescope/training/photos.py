@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import shutil
+
 # Runs apt-get download / dpkg-deb with fixed arguments, never a shell.
 import subprocess  # nosec B404
 from collections.abc import Iterable, Sequence
