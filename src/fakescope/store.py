@@ -25,6 +25,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta, timezone
@@ -218,7 +219,7 @@ class PredictionStore:
         self._write_engine = self._engine.execution_options(fakescope_begin="IMMEDIATE")
         self._pid = os.getpid()
         try:
-            self._ensure_schema()
+            self._open_with_retries()
             self.prune()
         except BaseException:
             self._engine.dispose()
@@ -354,6 +355,23 @@ class PredictionStore:
         """The schema version of the open database (always CURRENT_SCHEMA_VERSION once open)."""
         with self._reading("read the schema version of") as conn:
             return int(conn.execute(sa.select(sa.func.max(_schema_version.c.version))).scalar())
+
+    def _open_with_retries(self, attempts: int = 8) -> None:
+        """Create or migrate the schema, retrying while another opener holds SQLite's lock.
+
+        Why: switching a new file to WAL mode and creating its tables need an exclusive lock that
+        SQLite can refuse at once ("database is locked") instead of waiting out busy_timeout,
+        when several threads or processes open a new log at the same moment.
+        """
+        for attempt in range(attempts):
+            try:
+                self._ensure_schema()
+                return
+            except StoreError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                self._engine.dispose()
+                time.sleep(min(2.0, 0.05 * 2**attempt))
 
     def _ensure_schema(self) -> None:
         with self._writing("open") as conn:
