@@ -8,6 +8,7 @@ calibrated probabilities -> verdicts). ``_forward`` can be optimised and benchma
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import threading
 import time
@@ -305,7 +306,5 @@ def _name_of(item: ImageInput) -> str | None:
 
 def _sha_of(item: ImageInput) -> str | None:
     if isinstance(item, (bytes, bytearray)):
-        import hashlib
-
         return hashlib.sha256(item).hexdigest()
     return None

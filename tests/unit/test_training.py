@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from fakescope.errors import TrainingError
+from fakescope.images import FEATURE_NAMES
 from fakescope.training.card import FOLDER_LIMITS
 from fakescope.training.dataset import (
     demo_epoch,
@@ -35,17 +36,6 @@ from fakescope.training.photos import (
 )
 from fakescope.training.simulate import simulate_fake
 from fakescope.training.train import highpass_filter_bank, train_model
-
-FEATURES = (
-    "width",
-    "height",
-    "brightness",
-    "contrast",
-    "saturation",
-    "sharpness",
-    "high_freq_energy",
-    "jpeg_quality",
-)
 
 
 def _textured(width: int, height: int, seed: int) -> Image.Image:
@@ -358,7 +348,7 @@ def test_train_model_end_to_end_writes_a_loadable_registry_folder(tmp_path: Path
     profile = json.loads((out / "reference_profile.json").read_text())
     assert set(profile) == {"features", "fake_probability", "n_images"}
     assert profile["n_images"] == 2 == len(profile["fake_probability"])
-    assert set(profile["features"]) == set(FEATURES)
+    assert set(profile["features"]) == set(FEATURE_NAMES)
     assert all(len(values) == 2 for values in profile["features"].values())
     assert profile["features"]["width"] == [96.0, 96.0]
 

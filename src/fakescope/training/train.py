@@ -203,7 +203,7 @@ def _load_base(base: str, cache_dir: Path | None) -> tuple[Any, PreprocessSpec, 
             else {}
         )
         spec = read_spec(config_dict, preprocessor)
-        # `folder` is local: hub bases were fetched at a pinned revision by load_model first.
+        # `folder` is local: a hub base was downloaded at its pinned revision just above.
         config = AutoConfig.from_pretrained(folder)  # nosec B615
         id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
         keep_head = False
