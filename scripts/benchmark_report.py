@@ -126,7 +126,10 @@ def read_report(data: dict[str, Any]) -> Report:
             precision = str(info.get("precision", "?"))
             report.figures.append(
                 Figure(
-                    key=f"{kind}/{info.get('model', '?')}/{precision}/b{batch}",
+                    # The kernel names the runtime too (openvino, onednn-packed...): the same
+                    # precision on two runtimes is two figures.
+                    key=f"{kind}/{info.get('model', '?')}/{precision}/b{batch}"
+                    + (f"/{info['kernel']}" if info.get("kernel") else ""),
                     kind=kind,
                     model=str(info.get("model", "?")),
                     precision=precision,
@@ -261,10 +264,18 @@ def startup_lines(report: Report) -> list[str]:
     lines = [
         (
             f"Cold start, process start to first prediction ({info.get('model')}, "
-            f"{info.get('precision')}): best {min(runs):.2f} s, runs "
-            f"{', '.join(f'{r:.2f}' for r in runs)} s ({parts})"
+            f"{info.get('precision')}, {info.get('runtime', 'torch')}): "
+            f"best {min(runs):.2f} s, runs {', '.join(f'{r:.2f}' for r in runs)} s ({parts})"
             if runs
             else "Cold start: -"
+        ),
+        *(
+            [
+                f"First start with an empty graph cache (exports the graph): "
+                f"{info['empty_cache_start_s']:.2f} s"
+            ]
+            if info.get("empty_cache_start_s") is not None
+            else []
         ),
         f"Peak RSS of the serving process (ViT-B/16 loaded, a batch of 16 scored): "
         f"{info.get('peak_rss_mb', 0):.0f} MB",

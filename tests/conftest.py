@@ -31,11 +31,17 @@ DIMA806_PREPROCESSOR = {
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's FAKESCOPE_* variables; the log goes to a temp folder."""
+    """No test sees the developer's FAKESCOPE_* variables; the log goes to a temp folder.
+
+    Exported model graphs go to one cache folder per test session (``Settings.cache_dir``
+    defaults under XDG_CACHE_HOME): shared, so a model built twice is exported once, and never
+    the developer's own cache.
+    """
     for name in list(os.environ):
         if name.startswith("FAKESCOPE_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("FAKESCOPE_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 

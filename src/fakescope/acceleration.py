@@ -20,6 +20,10 @@ Modes (``Settings.precision``, FAKESCOPE_PRECISION):
 keeps the serving process's memory down) and checks its result against float32 on a probe input:
 when the prepared model fails or disagrees, the float32 weights are put back and ``fp32`` is used.
 Nothing is compiled, so a model is ready in well under a second.
+
+Which *runtime* runs the model is chosen by :func:`choose_runtime`: OpenVINO
+(:mod:`fakescope.openvino_runtime`, an exported graph) for ``fp32`` and ``bf16`` when it is
+installed, else torch with the modes above.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 MODES = ("fp32", "bf16", "int8")
 REQUESTS = ("auto", *MODES)
+RUNTIMES = ("auto", "torch", "openvino")
+# Modes OpenVINO runs without a calibration step (int8 would need one).
+OPENVINO_MODES = ("fp32", "bf16")
 CPUINFO_PATH = Path("/proc/cpuinfo")
 # CPU flags that mean bfloat16 dot products run in hardware (Linux names).
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
@@ -159,6 +166,78 @@ def choose_precision(requested: str = "auto", cpu: CpuInfo | None = None) -> Pre
     return PrecisionChoice(requested, requested, "set in settings")
 
 
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """What runs the model, and why.
+
+    Attributes:
+        runtime: ``torch`` or ``openvino``.
+        requested: what the settings asked for (``auto`` or a runtime).
+        reason: one sentence, shown in logs and on the Models page.
+    """
+
+    runtime: str
+    requested: str
+    reason: str
+
+
+def choose_runtime(requested: str, mode: str) -> RuntimeChoice:
+    """Pick the runtime for a precision mode.
+
+    ``auto`` and ``openvino`` give OpenVINO for ``fp32``/``bf16`` when it can be imported, else
+    torch with the reason; ``torch`` always gives torch.
+
+    Raises:
+        ConfigError: ``requested`` is not one of :data:`RUNTIMES`.
+    """
+    if requested not in RUNTIMES:
+        raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {requested!r}")
+    if requested == "torch":
+        return RuntimeChoice("torch", requested, "set in settings")
+    if mode not in OPENVINO_MODES:
+        return RuntimeChoice(
+            "torch", requested, f"OpenVINO runs fp32 or bf16 only; {mode} runs on torch"
+        )
+    from fakescope.openvino_runtime import openvino_version
+
+    version = openvino_version()
+    if version is None:
+        return RuntimeChoice("torch", requested, "OpenVINO is not installed")
+    origin = "auto" if requested == "auto" else "set in settings"
+    return RuntimeChoice("openvino", requested, f"{origin}: OpenVINO {version}")
+
+
+def describe_runtime(details: Mapping[str, Any]) -> str:
+    """One line for the Models page: what runs the model, and why.
+
+    Args:
+        details: ``ModelInfo.extra["acceleration"]`` as the Predictor writes it.
+
+    Returns:
+        e.g. ``OpenVINO 2026.4.1, 2 threads (auto: the CPU has AVX512-BF16; graph found in the
+        cache)`` or ``torch, onednn-packed, 2 threads (...; openvino: <why it was not used>)``.
+    """
+    if not details:
+        return "not prepared"
+    threads = f"{details.get('threads', '?')} threads"
+    notes = [details.get("reason")]
+    if details.get("runtime") == "openvino":
+        engine = str(details.get("runtime_reason", "OpenVINO")).split(": ", 1)[-1]
+        cache = details.get("graph_cache")
+        notes.append(
+            {
+                "hit": "graph found in the cache",
+                "exported": "graph exported at start, cached for the next",
+            }.get(str(cache), details.get("graph_cache_note"))
+        )
+    else:
+        engine = f"torch, {details.get('kernel', 'eager')}"
+        if details.get("runtime_reason") not in (None, "set in settings"):
+            notes.append(details.get("runtime_reason"))
+        notes.append(details.get("fallback_reason"))
+    return f"{engine}, {threads} ({'; '.join(str(n) for n in notes if n)})"
+
+
 @dataclass
 class AccelerationReport:
     """What :func:`accelerate` did to a model.
@@ -167,7 +246,8 @@ class AccelerationReport:
         mode: the mode in effect (``fp32`` after a fallback).
         requested_mode: the mode that was asked for.
         converted: number of Linear layers converted.
-        kernel: ``onednn-packed``, ``torch`` (plain torch ops) or ``dynamic-int8``.
+        kernel: ``openvino`` (an exported graph), ``onednn-packed``, ``torch`` (plain torch
+            ops) or ``dynamic-int8``.
         probe_delta: largest change of any output probability on the probe input, vs float32
             (None unless ``accelerate(..., compare=True)``).
         seconds: time spent preparing (packing weights, the probe).

@@ -17,6 +17,7 @@ from fakescope.errors import ConfigError
 
 ENV_PREFIX = "FAKESCOPE_"
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+RUNTIMES = ("auto", "torch", "openvino")
 
 
 def _default_registry_dir() -> Path:
@@ -30,6 +31,12 @@ def _default_registry_dir() -> Path:
 def _default_data_dir() -> Path:
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "fakescope"
+
+
+def _default_cache_dir() -> Path:
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
     return base / "fakescope"
 
 
@@ -56,8 +63,14 @@ class Settings:
         label_map: explicit model label -> ``fake``/``real`` map (FAKESCOPE_LABEL_MAP, JSON object
             or ``Label=fake,Other=real``); None means the built-in names.
         precision: ``auto``, ``fp32``, ``bf16`` or ``int8`` (FAKESCOPE_PRECISION).
+        runtime: ``auto``, ``torch`` or ``openvino``: what runs the model (FAKESCOPE_RUNTIME).
+            ``auto`` uses OpenVINO for fp32/bf16 when it is installed and the model exports,
+            else torch (see :mod:`fakescope.openvino_runtime`).
+        cache_dir: where exported model graphs are kept between runs (FAKESCOPE_CACHE_DIR);
+            defaults to ``$XDG_CACHE_HOME/fakescope`` (``~/.cache/fakescope``).
         batch_size: images per forward pass (FAKESCOPE_BATCH_SIZE).
-        num_threads: torch intra-op threads; 0 leaves torch's default (FAKESCOPE_THREADS).
+        num_threads: intra-op threads of torch and OpenVINO; 0 leaves torch's default
+            (FAKESCOPE_THREADS).
         retention_max_rows: prediction log cap in rows, 0 = no cap (FAKESCOPE_RETENTION_ROWS).
         retention_days: prediction log cap in days, 0 = no cap (FAKESCOPE_RETENTION_DAYS).
         admin_token: enables promote/rollback in the dashboard when set (FAKESCOPE_ADMIN_TOKEN).
@@ -75,6 +88,8 @@ class Settings:
     min_side: int = 32
     label_map: Mapping[str, str] | None = None
     precision: str = "auto"
+    runtime: str = "auto"
+    cache_dir: Path = field(default_factory=_default_cache_dir)
     batch_size: int = 8
     num_threads: int = 0
     retention_max_rows: int = 100_000
@@ -94,6 +109,8 @@ class Settings:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
         if self.batch_size <= 0:
             raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
         if self.label_map is not None:
@@ -150,6 +167,10 @@ class Settings:
             kwargs["database_url"] = value
         if (value := text("PRECISION")) is not None:
             kwargs["precision"] = value.lower()
+        if (value := text("RUNTIME")) is not None:
+            kwargs["runtime"] = value.lower()
+        if (value := text("CACHE_DIR")) is not None:
+            kwargs["cache_dir"] = Path(value).expanduser()
         if (value := text("ADMIN_TOKEN")) is not None:
             kwargs["admin_token"] = value
         if (value := text("LABEL_MAP")) is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -29,17 +30,20 @@ from fakescope.acceleration import (
     accelerate,
     accelerated_report,
     choose_precision,
+    choose_runtime,
     read_cpu_info,
 )
 from fakescope.config import Settings
 from fakescope.errors import ConfigError, InvalidImageError
 from fakescope.images import LoadedImage, compute_features, load_image
 from fakescope.model import LoadedModel, ModelInfo
+from fakescope.openvino_runtime import CompiledGraph, GraphError, prepare_graph
 from fakescope.preprocess import image_to_inputs
 from fakescope.verdicts import Prediction, Rejection, verdict_for
 
 ImageInput = Union[bytes, bytearray, str, os.PathLike, Image.Image, LoadedImage]
 Outcome = Union[Prediction, Rejection]
+logger = logging.getLogger(__name__)
 # JPEG draft decoding keeps at least this multiple of the model's input size (see _draft_size).
 DRAFT_FACTOR = 2
 
@@ -63,10 +67,13 @@ class Predictor:
     """
 
     def __init__(self, model: LoadedModel, settings: Settings | None = None) -> None:
-        """Wrap a loaded model and prepare it for ``settings.precision`` (in place).
+        """Wrap a loaded model and prepare it for ``settings.precision`` and ``settings.runtime``.
 
         ``auto`` picks bf16 on CPUs with AVX512-BF16/AMX, else fp32 (see
-        :mod:`fakescope.acceleration`); the mode in effect is ``self.info.precision``.
+        :mod:`fakescope.acceleration`), run by OpenVINO when it is installed (an exported graph,
+        cached in ``settings.cache_dir``), else by torch with the model converted in place. The
+        mode in effect is ``self.info.precision``; ``self.info.extra["acceleration"]`` says
+        what runs it and why.
 
         Raises:
             ConfigError: the model was already prepared for another precision.
@@ -82,6 +89,8 @@ class Predictor:
         # (two dashboard sessions) oversubscribe the cores, which makes both several times
         # slower than running them in turn. Decoding and preprocessing still overlap.
         self._forward_lock = threading.Lock()
+        # The OpenVINO graph, when that runtime is in use; None means the torch module runs.
+        self._graph: CompiledGraph | None = None
         self.precision_choice, self.acceleration = self._prepare_precision()
 
     def _prepare_precision(self) -> tuple[PrecisionChoice, AccelerationReport]:
@@ -98,25 +107,68 @@ class Predictor:
                     f"load it again to run it in {choice.mode}"
                 )
             return choice, existing
-        height, width = self.model.spec.input_size
-        report = accelerate(self.model.module, choice.mode, probe_shape=(1, 3, height, width))
-        details = {
-            "requested": choice.mode,
-            "setting": choice.requested,
-            "reason": choice.reason,
-            "kernel": report.kernel,
-            "converted_layers": report.converted,
-            "fallback_reason": report.fallback_reason,
-            "prepare_seconds": round(report.seconds, 3),
-            "cpu": cpu.describe(),
-            "threads": torch.get_num_threads(),
-        }
+        runtime = choose_runtime(self.settings.runtime, choice.mode)
+        details: dict[str, Any] = {"runtime": runtime.runtime, "runtime_reason": runtime.reason}
+        report = None
+        if runtime.runtime == "openvino":
+            report = self._prepare_graph(choice.mode, details)
+        if report is None:
+            height, width = self.model.spec.input_size
+            report = accelerate(self.model.module, choice.mode, probe_shape=(1, 3, height, width))
+            if details.get("runtime_failure"):
+                report.fallback_reason = "; ".join(
+                    filter(None, [details["runtime_failure"], report.fallback_reason])
+                )
+        details.update(
+            {
+                "requested": choice.mode,
+                "setting": choice.requested,
+                "reason": choice.reason,
+                "kernel": report.kernel,
+                "converted_layers": report.converted,
+                "fallback_reason": report.fallback_reason,
+                "prepare_seconds": round(report.seconds, 3),
+                "cpu": cpu.describe(),
+                "threads": torch.get_num_threads(),
+            }
+        )
         self.model.info = dataclasses.replace(
             self.model.info,
             precision=report.mode,
             extra={**self.model.info.extra, "acceleration": details},
         )
         return choice, report
+
+    def _prepare_graph(self, mode: str, details: dict[str, Any]) -> AccelerationReport | None:
+        """Export (or find in the cache), compile and check the OpenVINO graph.
+
+        Returns the report, or None after writing why into ``details`` (torch runs instead).
+        """
+        try:
+            prepared = prepare_graph(
+                self.model, mode, self.settings.cache_dir, torch.get_num_threads()
+            )
+        except GraphError as exc:
+            logger.warning("OpenVINO not used for %s: %s", self.model.info.name, exc)
+            details["runtime"] = "torch"
+            details["runtime_failure"] = f"openvino: {exc}"
+            return None
+        self._graph = prepared.graph
+        details.update(
+            {
+                "graph_cache": prepared.cache.cache,
+                "graph_folder": str(prepared.cache.folder),
+                "graph_export_seconds": round(prepared.cache.export_seconds, 3),
+                "graph_cache_note": prepared.cache.note,
+            }
+        )
+        return AccelerationReport(
+            mode=mode,
+            requested_mode=mode,
+            kernel="openvino",
+            probe_delta=prepared.probe_delta,
+            seconds=prepared.seconds,
+        )
 
     @property
     def info(self) -> ModelInfo:
@@ -191,9 +243,9 @@ class Predictor:
     def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> float:
         """Run the model once per batch size so the first real request is not slow.
 
-        The first call of each input shape sets up oneDNN's kernels (tens of ms); nothing is
-        compiled, so this stays well under a second for ViT-B/16 in bf16. The dashboard calls it
-        once, at start.
+        The first call of each input shape sets up oneDNN's or OpenVINO's kernels (tens of ms),
+        so this stays well under a second for ViT-B/16 in bf16. The dashboard calls it once, at
+        start.
 
         Args:
             batch_sizes: images per batch to prepare for (crops mode multiplies by the crops).
@@ -216,8 +268,11 @@ class Predictor:
 
     def _forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Tensors in, float32 logits out: the hot path (see :mod:`fakescope.acceleration`)."""
-        with self._forward_lock, torch.inference_mode():
-            return self.model.module(pixel_values=pixel_values).logits.float()
+        with self._forward_lock:
+            if self._graph is not None:
+                return torch.from_numpy(self._graph(pixel_values.numpy()))
+            with torch.inference_mode():
+                return self.model.module(pixel_values=pixel_values).logits.float()
 
     def postprocess(self, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Per-image logits (already aggregated over crops) -> (label scores, fake probability).

@@ -14,6 +14,7 @@ import pandas as pd
 import resources
 import streamlit as st
 
+from fakescope.acceleration import describe_runtime
 from fakescope.config import Settings
 from fakescope.errors import FakeScopeError
 from fakescope.registry import Registry
@@ -122,6 +123,7 @@ def _running_model(settings: Settings, active: str | None) -> None:
         "revision": info.revision or "(local files)",
         "weights sha256": info.weights_sha256,
         "precision": info.precision,
+        "runtime": describe_runtime(info.extra.get("acceleration", {})),
         "architecture": info.architecture,
         "parameters": f"{info.parameter_count:,}",
         "input": f"{info.input_mode}, {width}x{height}",
@@ -130,7 +132,7 @@ def _running_model(settings: Settings, active: str | None) -> None:
         ),
         "temperature": f"{info.temperature:g}",
     }
-    # A static table: eleven short rows, all visible without scrolling.
+    # A static table: twelve short rows, all visible without scrolling.
     st.table(
         pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=pd.Index(rows, name="field"))
     )

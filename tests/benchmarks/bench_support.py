@@ -4,7 +4,8 @@ Not a conftest: a second ``conftest`` module would shadow ``tests/conftest.py`` 
 ``from conftest import ...``. Everything expensive is cached per process with ``lru_cache``.
 
 Quick mode (``FAKESCOPE_BENCH_QUICK=1``, and by default when ``CI`` is set) keeps batch 1 only, the
-auto precision only, and few rounds, so the suite fits in a few minutes on 2 cores.
+auto variant only (the precision and runtime ``auto`` picks), and few rounds, so the suite fits in
+a few minutes on 2 cores. A *variant* is ``precision/runtime``, e.g. ``bf16/openvino``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from conftest import REPO_ROOT, build_resnet_model, build_vit_model  # noqa: E40
 from conftest import encode, photo_like  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from fakescope.acceleration import choose_precision, read_cpu_info  # noqa: E402
+from fakescope.acceleration import choose_precision, choose_runtime, read_cpu_info  # noqa: E402
 from fakescope.config import Settings  # noqa: E402
 from fakescope.model import LoadedModel, load_model  # noqa: E402
 from fakescope.verdicts import verdict_for  # noqa: E402
@@ -56,10 +57,19 @@ QUICK = (_QUICK_ENV or ("1" if os.environ.get("CI") else "0")).strip().lower() n
     "no",
 )
 AUTO_MODE = choose_precision("auto").mode
-# Precision modes measured: the one auto picks, plus in a full run fp32, int8 and (where the CPU
-# has it in hardware) bf16; emulated bf16 is slower than fp32 and never chosen, so not measured.
-_FULL = ["fp32", "bf16", "int8"] if read_cpu_info().native_bf16 else ["fp32", "int8"]
-PRECISIONS: tuple[str, ...] = (AUTO_MODE,) if QUICK else tuple(dict.fromkeys([AUTO_MODE, *_FULL]))
+AUTO_VARIANT = f"{AUTO_MODE}/{choose_runtime('auto', AUTO_MODE).runtime}"
+# Variants measured: the one auto picks, plus in a full run bf16 on both runtimes (where the CPU
+# has it in hardware; emulated bf16 is slower than fp32 and never chosen), fp32 on OpenVINO (and
+# on torch where there is no bf16) and int8, which only torch runs.
+_FULL = (
+    ["bf16/openvino", "bf16/torch", "fp32/openvino", "int8/torch"]
+    if read_cpu_info().native_bf16
+    else ["fp32/openvino", "fp32/torch", "int8/torch"]
+)
+VARIANTS: tuple[str, ...] = (
+    (AUTO_VARIANT,) if QUICK else tuple(dict.fromkeys([AUTO_VARIANT, *_FULL]))
+)
+PRECISIONS: tuple[str, ...] = tuple(dict.fromkeys(v.split("/")[0] for v in VARIANTS))
 BATCHES: tuple[int, ...] = (1,) if QUICK else (1, 8, 16)
 FIDELITY_LIMIT = 0.01  # largest change of the fake probability vs float32 (issue 5)
 # int8 is measured but never the default: it is known to drift more (docs/performance.md).
@@ -136,9 +146,16 @@ def decoded(data: bytes) -> Image.Image:
     return Image.open(io.BytesIO(data)).convert("RGB")
 
 
-def settings_for(precision: str, batch_size: int) -> Settings:
-    """Settings with one precision and batch size, the rest default."""
-    return Settings(precision=precision, batch_size=max(1, batch_size))
+def settings_for(variant: str, batch_size: int) -> Settings:
+    """Settings for a variant (``bf16/openvino``, or a bare precision with the auto runtime) and
+    a batch size, the rest default."""
+    precision, _, runtime = variant.partition("/")
+    return Settings(precision=precision, runtime=runtime or "auto", batch_size=max(1, batch_size))
+
+
+def variant_of(predictor: Any) -> str:
+    """The variant a Predictor really runs (``precision/runtime``), after any fallback."""
+    return f"{predictor.info.precision}/{predictor.info.extra['acceleration']['runtime']}"
 
 
 def vit_gflop_per_image(config: Any) -> float:

@@ -18,7 +18,7 @@ import torch
 from bench_support import (
     BATCHES,
     FIDELITY_LIMITS,
-    PRECISIONS,
+    VARIANTS,
     counted_gflop_per_input,
     decoded,
     demo_model,
@@ -29,6 +29,7 @@ from bench_support import (
     record,
     rounds,
     settings_for,
+    variant_of,
     verdict_flips,
     vit_b16_dir,
     vit_gflop_per_image,
@@ -61,17 +62,17 @@ def reference_probabilities() -> np.ndarray:
 
 
 @lru_cache(maxsize=None)
-def vit_predictor(precision: str) -> Predictor:
-    """One ViT-B/16 Predictor per precision (each converts its own copy), warmed up."""
-    predictor = Predictor(load(vit_b16_dir()), settings_for(precision, max(BATCHES)))
+def vit_predictor(variant: str) -> Predictor:
+    """One ViT-B/16 Predictor per variant (each prepares its own copy), warmed up."""
+    predictor = Predictor(load(vit_b16_dir()), settings_for(variant, max(BATCHES)))
     predictor.warm_up(BATCHES)
     return predictor
 
 
 @lru_cache(maxsize=None)
-def fidelity(precision: str) -> tuple[float, int]:
+def fidelity(variant: str) -> tuple[float, int]:
     """(largest |fake probability change|, verdict flips) vs the float32 pipeline, 16 photos."""
-    predictions = vit_predictor(precision).predict(list(photos_640()), with_features=False)
+    predictions = vit_predictor(variant).predict(list(photos_640()), with_features=False)
     fast = fake_probabilities(predictions)
     reference = reference_probabilities()
     return float(np.abs(fast - reference).max()), verdict_flips(fast, reference)
@@ -121,12 +122,12 @@ def test_model_only_eager_fp32_vit_b16(benchmark: Any, batch: int) -> None:
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("precision", PRECISIONS)
-def test_predictor_end_to_end_vit_b16(benchmark: Any, precision: str, batch: int) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_predictor_end_to_end_vit_b16(benchmark: Any, variant: str, batch: int) -> None:
     """Bytes in, Prediction out: validate, decode, preprocess, forward, postprocess, features."""
-    predictor = vit_predictor(precision)
+    predictor = vit_predictor(variant)
     images = list(photos_640()[:batch])
-    max_change, flips = fidelity(precision)
+    max_change, flips = fidelity(variant)
 
     pipe = pipeline()
 
@@ -149,15 +150,15 @@ def test_predictor_end_to_end_vit_b16(benchmark: Any, precision: str, batch: int
         gflop_per_image=_gflop(),
     )
     assert all(isinstance(p, Prediction) for p in predictions) and len(predictions) == batch
-    assert predictor.info.precision == precision
-    assert max_change <= FIDELITY_LIMITS[precision] and flips == 0
+    assert variant_of(predictor) == variant
+    assert max_change <= FIDELITY_LIMITS[predictor.info.precision] and flips == 0
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("precision", PRECISIONS)
-def test_predictor_model_only_vit_b16(benchmark: Any, precision: str, batch: int) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_predictor_model_only_vit_b16(benchmark: Any, variant: str, batch: int) -> None:
     """``Predictor._forward`` alone: pixel tensors in, float32 logits out."""
-    predictor = vit_predictor(precision)
+    predictor = vit_predictor(variant)
     pixels = torch.zeros((batch, 3, 224, 224))
     eager = pipeline().model
 
@@ -176,7 +177,7 @@ def test_predictor_model_only_vit_b16(benchmark: Any, precision: str, batch: int
         kernel=predictor.acceleration.kernel,
         batch=batch,
         images=batch,
-        fidelity=fidelity(precision)[0],
+        fidelity=fidelity(variant)[0],
         gflop_per_image=_gflop(),
     )
     assert logits.shape == (batch, 2) and logits.dtype == torch.float32
@@ -186,19 +187,19 @@ def test_predictor_model_only_vit_b16(benchmark: Any, precision: str, batch: int
 
 
 @lru_cache(maxsize=None)
-def demo_predictor(precision: str) -> Predictor:
-    predictor = Predictor(load(demo_model().folder), settings_for(precision, max(BATCHES)))
+def demo_predictor(variant: str) -> Predictor:
+    predictor = Predictor(load(demo_model().folder), settings_for(variant, max(BATCHES)))
     predictor.warm_up(BATCHES)
     return predictor
 
 
-def skip_duplicate(predictor: Predictor, precision: str) -> None:
-    """Skip a mode that falls back to another one measured in this run (a CNN has no Linear
-    layers for bf16 or int8 to convert, so it runs fp32)."""
-    effective = predictor.info.precision
-    if effective != precision and effective in PRECISIONS:
+def skip_duplicate(predictor: Predictor, variant: str) -> None:
+    """Skip a variant that falls back to another one measured in this run (on torch a CNN has
+    no Linear layers for bf16 or int8 to convert, so it runs fp32)."""
+    effective = variant_of(predictor)
+    if effective != variant and effective in VARIANTS:
         reason = predictor.acceleration.fallback_reason
-        pytest.skip(f"{precision} runs as {effective} on this model ({reason})")
+        pytest.skip(f"{variant} runs as {effective} on this model ({reason})")
 
 
 @lru_cache(maxsize=1)
@@ -210,21 +211,23 @@ def demo_gflop_per_image() -> float:
 
 
 @lru_cache(maxsize=None)
-def demo_fidelity(precision: str) -> float:
-    """Largest fake-probability change vs the demo model's own float32 path, 16 photos."""
+def demo_fidelity(variant: str) -> float:
+    """Largest fake-probability change vs the demo model's plain float32 torch path, 16 photos."""
     images = list(photos_640())
-    reference = fake_probabilities(demo_predictor("fp32").predict(images, with_features=False))
-    fast = fake_probabilities(demo_predictor(precision).predict(images, with_features=False))
+    reference = fake_probabilities(
+        demo_predictor("fp32/torch").predict(images, with_features=False)
+    )
+    fast = fake_probabilities(demo_predictor(variant).predict(images, with_features=False))
     return float(np.abs(fast - reference).max())
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("precision", PRECISIONS)
-def test_predictor_end_to_end_demo(benchmark: Any, precision: str, batch: int) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_predictor_end_to_end_demo(benchmark: Any, variant: str, batch: int) -> None:
     """The crops-mode demo model (native-resolution crops, no draft decoding), bytes in."""
     demo = demo_model()
-    predictor = demo_predictor(precision)
-    skip_duplicate(predictor, precision)
+    predictor = demo_predictor(variant)
+    skip_duplicate(predictor, variant)
     images = list(photos_640()[:batch])
     predictions = benchmark.pedantic(
         predictor.predict, args=(images,), rounds=rounds(10 if batch == 1 else 4), warmup_rounds=1
@@ -238,20 +241,20 @@ def test_predictor_end_to_end_demo(benchmark: Any, precision: str, batch: int) -
         kernel=predictor.acceleration.kernel,
         batch=batch,
         images=batch,
-        fidelity=demo_fidelity(precision),
+        fidelity=demo_fidelity(variant),
         gflop_per_image=demo_gflop_per_image(),
     )
     assert spec.input_mode == "crops" and predictor._draft_size() is None
     assert all(isinstance(p, Prediction) for p in predictions) and len(predictions) == batch
-    assert demo_fidelity(precision) <= FIDELITY_LIMITS[precision]
+    assert demo_fidelity(variant) <= FIDELITY_LIMITS[predictor.info.precision]
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("precision", PRECISIONS)
-def test_predictor_model_only_demo(benchmark: Any, precision: str, batch: int) -> None:
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_predictor_model_only_demo(benchmark: Any, variant: str, batch: int) -> None:
     """The demo model's ``_forward`` alone, on the crops of ``batch`` images."""
-    predictor = demo_predictor(precision)
-    skip_duplicate(predictor, precision)
+    predictor = demo_predictor(variant)
+    skip_duplicate(predictor, variant)
     spec = predictor.model.spec
     pixels = torch.zeros((batch * spec.num_crops, 3, *spec.input_size))
     logits = benchmark.pedantic(
@@ -265,7 +268,7 @@ def test_predictor_model_only_demo(benchmark: Any, precision: str, batch: int) -
         kernel=predictor.acceleration.kernel,
         batch=batch,
         images=batch,
-        fidelity=demo_fidelity(precision),
+        fidelity=demo_fidelity(variant),
         gflop_per_image=demo_gflop_per_image(),
     )
     assert logits.shape == (batch * spec.num_crops, len(predictor.info.labels))

@@ -99,9 +99,9 @@ def write(tmp_path: Path, data: dict[str, Any], name: str = "bench.json") -> Pat
 def test_report_computes_speedups_and_floor_share() -> None:
     report = report_script.read_report(results())
     figures = {f.key: f for f in report.figures}
-    e2e = figures["e2e/vit-b16/bf16/b1"]
+    e2e = figures["e2e/vit-b16/bf16/b1/onednn-packed"]
     assert e2e.speedup == pytest.approx(4.0)  # the paired figure wins over 200 / 50
-    assert figures["e2e/vit-b16/bf16/b16"].speedup == pytest.approx(100.0 / 25.0)
+    assert figures["e2e/vit-b16/bf16/b16/onednn-packed"].speedup == pytest.approx(100.0 / 25.0)
     # 35 GFLOP in 50 ms = 700 GFLOP/s, on a 1000 GFLOP/s ceiling.
     assert e2e.floor_share == pytest.approx(0.7)
     assert e2e.images_per_second == pytest.approx(20.0)
@@ -127,15 +127,18 @@ def test_baseline_round_trip_passes_then_a_slowdown_fails(
     first = write(tmp_path, results())
     assert report_script.main([str(first), "--baseline", str(baseline), "--update-baseline"]) == 0
     stored = json.loads(baseline.read_text())
-    assert stored["machines"][MACHINE]["figures"]["e2e/vit-b16/bf16/b1"]["speedup"] == 4.0
+    assert (
+        stored["machines"][MACHINE]["figures"]["e2e/vit-b16/bf16/b1/onednn-packed"]["speedup"]
+        == 4.0
+    )
     assert report_script.main([str(first), "--baseline", str(baseline)]) == 0
     # Twice as slow: the speed-up halves (4.0 -> 2.0, below 4.0 / 1.5) and ms doubles.
     slow = write(tmp_path, results(e2e_ms=100.0), "slow.json")
     capsys.readouterr()
     assert report_script.main([str(slow), "--baseline", str(baseline), "--max-ratio", "1.5"]) == 1
     err = capsys.readouterr().err
-    assert "e2e/vit-b16/bf16/b1: speed-up 2.00x < 2.67x" in err
-    assert "e2e/vit-b16/bf16/b1: ms_per_image 100.000 > 75.000" in err
+    assert "e2e/vit-b16/bf16/b1/onednn-packed: speed-up 2.00x < 2.67x" in err
+    assert "e2e/vit-b16/bf16/b1/onednn-packed: ms_per_image 100.000 > 75.000" in err
     assert "pipeline/" not in err  # the yardstick is never gated
     capsys.readouterr()
     args = [str(slow), "--baseline", str(baseline), "--skip-times"]
@@ -170,7 +173,7 @@ def test_other_machines_compare_ratios_of_the_same_cpu_class_only(tmp_path: Path
     lines, failures = report_script.compare(report_script.read_report(same_class), stored, 1.5)
     assert any("another machine: only ratios and fidelity" in line for line in lines)
     assert not any("ms_per_image" in line for line in lines)
-    assert failures == ["e2e/vit-b16/bf16/b1: speed-up 2.50x < 2.67x"]
+    assert failures == ["e2e/vit-b16/bf16/b1/onednn-packed: speed-up 2.50x < 2.67x"]
     other_class = results(e2e_ms=80.0)
     for item in other_class["benchmarks"]:
         item["extra_info"]["machine"] = "Old CPU (AVX2), 4 threads"
@@ -183,8 +186,8 @@ def test_fidelity_over_the_limit_fails_without_a_baseline_entry(tmp_path: Path) 
     baseline = {"machines": {"x": {"figures": {}}}}
     _, failures = report_script.compare(report, baseline, 1.5)
     assert failures == [
-        "e2e/vit-b16/bf16/b1: fidelity 0.0500 > 0.01",
-        "e2e/vit-b16/bf16/b16: fidelity 0.0500 > 0.01",
+        "e2e/vit-b16/bf16/b1/onednn-packed: fidelity 0.0500 > 0.01",
+        "e2e/vit-b16/bf16/b16/onednn-packed: fidelity 0.0500 > 0.01",
     ]
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fakescope.acceleration import describe_runtime
 from fakescope.config import Settings
 from fakescope.predictor import Predictor
 from fakescope.registry import Registry
@@ -487,7 +488,12 @@ def test_app_models_shows_card_metrics_versions_and_running_model(app_env: Calla
     running = _running(at)
     assert running["version"] == "v2"
     assert running["weights sha256"] == registry.get("v2").weights_sha256
-    assert running["precision"] == Predictor.from_source(None, settings).info.precision
+    served = Predictor.from_source(None, settings).info
+    assert running["precision"] == served.precision
+    # Same engine and threads; the graph cache note differs (exported by the app, then found).
+    expected = describe_runtime(served.extra["acceleration"])
+    assert running["runtime"].split(" (")[0] == expected.split(" (")[0]
+    assert running["runtime"].startswith("OpenVINO 20") and "graph" in running["runtime"]
     assert running["revision"] == "(local files)"
 
 

@@ -199,10 +199,11 @@ def test_accelerate_without_probe_does_not_check(vit_dir: Path) -> None:
 
 
 def test_predictor_records_the_precision_in_effect(vit_dir: Path, jpeg_bytes: bytes) -> None:
-    predictor = Predictor(load_model(vit_dir), Settings(precision="bf16"))
+    predictor = Predictor(load_model(vit_dir), Settings(precision="bf16", runtime="torch"))
     assert predictor.info.precision == "bf16"
     details = predictor.info.extra["acceleration"]
     assert details["setting"] == "bf16" and details["reason"] == "set in settings"
+    assert details["runtime"] == "torch" and details["runtime_reason"] == "set in settings"
     assert details["converted_layers"] == 12 and details["fallback_reason"] is None
     assert details["threads"] == torch.get_num_threads()
     (prediction,) = predictor.predict(jpeg_bytes)
@@ -215,23 +216,25 @@ def test_predictor_auto_precision_matches_the_cpu(vit_dir: Path) -> None:
     assert predictor.info.extra["acceleration"]["setting"] == "auto"
 
 
-def test_predictor_bf16_agrees_with_fp32(vit_dir: Path) -> None:
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
+def test_predictor_bf16_agrees_with_fp32(vit_dir: Path, runtime: str) -> None:
     from conftest import encode, photo_like
 
     images = [encode(photo_like(320, 240, seed=s)) for s in range(4)]
-    fp32 = Predictor(load_model(vit_dir), Settings(precision="fp32")).predict(images)
-    bf16 = Predictor(load_model(vit_dir), Settings(precision="bf16")).predict(images)
-    for a, b in zip(fp32, bf16):
+    fp32 = Predictor(load_model(vit_dir), Settings(precision="fp32", runtime="torch"))
+    bf16 = Predictor(load_model(vit_dir), Settings(precision="bf16", runtime=runtime))
+    assert bf16.info.extra["acceleration"]["runtime"] == runtime
+    for a, b in zip(fp32.predict(images), bf16.predict(images)):
         assert abs(a.fake_probability - b.fake_probability) < 0.01
 
 
 def test_predictor_shares_a_prepared_model_of_the_same_precision(vit_dir: Path) -> None:
     loaded = load_model(vit_dir)
-    first = Predictor(loaded, Settings(precision="fp32"))
-    second = Predictor(loaded, Settings(precision="fp32"))
+    first = Predictor(loaded, Settings(precision="fp32", runtime="torch"))
+    second = Predictor(loaded, Settings(precision="fp32", runtime="torch"))
     assert second.acceleration is first.acceleration
     with pytest.raises(ConfigError, match="already prepared for fp32; load it again"):
-        Predictor(loaded, Settings(precision="bf16"))
+        Predictor(loaded, Settings(precision="bf16", runtime="torch"))
 
 
 def test_predictor_draft_size_only_in_resize_mode(vit_dir: Path, resnet_dir: Path) -> None:
@@ -248,7 +251,7 @@ def test_predictor_warm_up_covers_each_batch_size(resnet_dir: Path) -> None:
 
 def test_cnn_without_linear_layers_reports_fp32(resnet_dir: Path) -> None:
     """Only the head is a Linear layer: bf16 would change nothing, so fp32 is what is shown."""
-    predictor = Predictor(load_model(resnet_dir), Settings(precision="bf16"))
+    predictor = Predictor(load_model(resnet_dir), Settings(precision="bf16", runtime="torch"))
     assert predictor.info.precision == "fp32"
     reason = predictor.info.extra["acceleration"]["fallback_reason"]
     assert reason == "bf16: the model has no Linear layer to convert"
