@@ -50,7 +50,14 @@ def _model_key(current: Settings) -> str:
     return f"{current!r}|active={active}"
 
 
-@st.cache_resource(show_spinner="Loading the model and warming it up...", max_entries=2)
+# The first start with a new model also exports its OpenVINO graph (about 3 s for ViT-B/16).
+WARM_UP_MESSAGE = (
+    "Loading the model, preparing it for this CPU and warming it up "
+    "(a new model's first start also exports it for OpenVINO: a few seconds more)..."
+)
+
+
+@st.cache_resource(show_spinner=WARM_UP_MESSAGE, max_entries=2)
 def _load_predictor(key: str, _current: Settings) -> Predictor:
     """Load and warm up the model (once per key and process; errors are not cached)."""
     predictor = Predictor.from_source(None, _current)

@@ -30,7 +30,9 @@ from fakescope.acceleration import (
     accelerate,
     accelerated_report,
     choose_precision,
+    NO_LINEAR_REASON,
     choose_runtime,
+    convertible_linear_count,
     read_cpu_info,
 )
 from fakescope.config import Settings
@@ -111,7 +113,14 @@ class Predictor:
         details: dict[str, Any] = {"runtime": runtime.runtime, "runtime_reason": runtime.reason}
         report = None
         if runtime.runtime == "openvino":
-            report = self._prepare_graph(choice.mode, details)
+            graph_mode = choice.mode
+            if graph_mode != "fp32" and convertible_linear_count(self.model.module) == 0:
+                # A CNN: OpenVINO would run its convolutions in bf16 (see the function's note).
+                graph_mode = "fp32"
+            report = self._prepare_graph(graph_mode, details)
+            if report is not None and graph_mode != choice.mode:
+                report.requested_mode = choice.mode
+                report.fallback_reason = f"{choice.mode}: {NO_LINEAR_REASON}"
         if report is None:
             height, width = self.model.spec.input_size
             report = accelerate(self.model.module, choice.mode, probe_shape=(1, 3, height, width))

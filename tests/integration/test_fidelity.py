@@ -19,7 +19,7 @@ from conftest import REPO_ROOT, build_resnet_model, build_vit_model, encode
 from PIL import Image
 
 from fakescope import Predictor
-from fakescope.acceleration import choose_precision, read_cpu_info
+from fakescope.acceleration import read_cpu_info
 from fakescope.config import Settings
 from fakescope.images import load_image
 from fakescope.model import LoadedModel, load_model
@@ -105,20 +105,22 @@ def check(fast: np.ndarray, reference: np.ndarray) -> None:
     assert flips(fast, reference) == []
 
 
-def precisions_to_check() -> Iterator[str]:
-    """The default (auto) precision, and bf16 where the CPU runs it natively."""
-    yield "auto"
-    if read_cpu_info().native_bf16 and choose_precision("auto").mode != "bf16":
-        yield "bf16"
+def variants_to_check() -> Iterator[tuple[str, str]]:
+    """(precision, runtime): the default (auto), and bf16 on torch (the path when OpenVINO is
+    missing or refuses a model) where the CPU runs bf16 natively."""
+    yield "auto", "auto"
+    if read_cpu_info().native_bf16:
+        yield "bf16", "torch"
 
 
-@pytest.mark.parametrize("precision", list(precisions_to_check()))
+@pytest.mark.parametrize(("precision", "runtime"), list(variants_to_check()))
 def test_default_precision_matches_fp32_on_real_photos_vit_b16(
-    vit_b16_dir: Path, photos: list[Image.Image], precision: str
+    vit_b16_dir: Path, photos: list[Image.Image], precision: str, runtime: str
 ) -> None:
     images = [jpeg(p) for p in photos] + [jpeg(with_upsampling_trace(p)) for p in photos[:4]]
     reference = eager_fp32_probabilities(load_model(vit_b16_dir), images)
-    predictor = Predictor(load_model(vit_b16_dir), Settings(precision=precision))
+    settings = Settings(precision=precision, runtime=runtime)
+    predictor = Predictor(load_model(vit_b16_dir), settings)
     check(fast_probabilities(predictor, images), reference)
 
 
@@ -175,13 +177,14 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_resnet_model(folder, labels={0: "fake", 1: "real"})
 
 
-@pytest.mark.parametrize("precision", list(precisions_to_check()))
+@pytest.mark.parametrize(("precision", "runtime"), list(variants_to_check()))
 def test_default_precision_matches_fp32_on_the_demo_model(
-    demo_dir: Path, photos: list[Image.Image], precision: str
+    demo_dir: Path, photos: list[Image.Image], precision: str, runtime: str
 ) -> None:
     images = [jpeg(p) for p in photos] + [jpeg(with_upsampling_trace(p)) for p in photos]
     reference = eager_fp32_probabilities(load_model(demo_dir), images)
-    predictor = Predictor(load_model(demo_dir), Settings(precision=precision))
+    settings = Settings(precision=precision, runtime=runtime)
+    predictor = Predictor(load_model(demo_dir), settings)
     assert predictor._draft_size() is None  # crops mode sees native pixels
     check(fast_probabilities(predictor, images), reference)
 

@@ -249,9 +249,12 @@ def test_predictor_warm_up_covers_each_batch_size(resnet_dir: Path) -> None:
     assert predictor.warm_up((1, 4, 4)) > 0.0
 
 
-def test_cnn_without_linear_layers_reports_fp32(resnet_dir: Path) -> None:
-    """Only the head is a Linear layer: bf16 would change nothing, so fp32 is what is shown."""
-    predictor = Predictor(load_model(resnet_dir), Settings(precision="bf16", runtime="torch"))
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
+def test_cnn_without_linear_layers_reports_fp32(resnet_dir: Path, runtime: str) -> None:
+    """Only the head is a Linear layer: bf16 would change nothing on torch, and on OpenVINO it
+    would run the convolutions in bf16 (too far from fp32 on the demo CNN), so both run fp32."""
+    predictor = Predictor(load_model(resnet_dir), Settings(precision="bf16", runtime=runtime))
     assert predictor.info.precision == "fp32"
-    reason = predictor.info.extra["acceleration"]["fallback_reason"]
-    assert reason == "bf16: the model has no Linear layer to convert"
+    details = predictor.info.extra["acceleration"]
+    assert details["runtime"] == runtime
+    assert details["fallback_reason"] == "bf16: the model has no Linear layer to convert"
