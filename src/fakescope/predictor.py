@@ -26,12 +26,12 @@ import torch
 from PIL import Image
 
 from fakescope.acceleration import (
+    NO_LINEAR_REASON,
     AccelerationReport,
     PrecisionChoice,
     accelerate,
     accelerated_report,
     choose_precision,
-    NO_LINEAR_REASON,
     choose_runtime,
     convertible_linear_count,
     read_cpu_info,
@@ -166,6 +166,7 @@ class Predictor:
         except GraphError as exc:
             logger.warning("OpenVINO not used for %s: %s", self.model.info.name, exc)
             details["runtime"] = "torch"
+            details["runtime_reason"] = "OpenVINO could not run this model"
             details["runtime_failure"] = f"openvino: {exc}"
             return None
         self._graph = prepared.graph

@@ -187,6 +187,10 @@ def test_a_failed_export_falls_back_to_torch_with_the_reason(
     details = predictor.info.extra["acceleration"]
     assert details["runtime"] == "torch" and details["kernel"] == "onednn-packed"
     assert details["fallback_reason"].startswith("openvino: OpenVINO could not export")
+    assert describe_runtime(details) == (
+        f"torch, onednn-packed, {torch.get_num_threads()} threads (set in settings; OpenVINO "
+        "could not run this model; openvino: OpenVINO could not export the model: test refusal)"
+    )
     assert predictor.info.precision == "bf16"
     assert len(probabilities(predictor, images)) == len(images)
     assert not (tmp_path / "openvino").exists() or not any((tmp_path / "openvino").iterdir())
