@@ -224,6 +224,7 @@ def describe_runtime(details: Mapping[str, Any]) -> str:
     notes = [details.get("reason")]
     if details.get("runtime") == "openvino":
         engine = str(details.get("runtime_reason", "OpenVINO")).split(": ", 1)[-1]
+        notes.append(details.get("fallback_reason"))  # e.g. a CNN asked for bf16 runs fp32
         cache = details.get("graph_cache")
         notes.append(
             {

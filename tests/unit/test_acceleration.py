@@ -15,6 +15,7 @@ from fakescope.acceleration import (
     accelerate,
     accelerated_report,
     choose_precision,
+    describe_runtime,
     packed_linear_class,
     read_cpu_info,
 )
@@ -258,3 +259,6 @@ def test_cnn_without_linear_layers_reports_fp32(resnet_dir: Path, runtime: str) 
     details = predictor.info.extra["acceleration"]
     assert details["runtime"] == runtime
     assert details["fallback_reason"] == "bf16: the model has no Linear layer to convert"
+    assert "(set in settings; bf16: the model has no Linear layer to convert" in describe_runtime(
+        details
+    )
