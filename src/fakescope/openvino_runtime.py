@@ -14,9 +14,10 @@ How:
 2. **Cache** (:func:`cached_graph`): the graph lives in ``<cache_dir>/openvino/<key>/``, where the
    key hashes the weights, ``config.json``, the input size and the versions of OpenVINO, torch,
    transformers and this export format, so any change exports again. A new graph is written to a
-   temporary folder and renamed into place, so a crash never leaves half a graph under a key. A
-   cache folder that cannot be written is reported and the graph is exported to a temporary
-   folder for this process only.
+   temporary folder and renamed into place, so a crash never leaves half a graph under a key; the
+   least recently used graphs beyond :data:`MAX_CACHED_GRAPHS` are then deleted. A cache folder
+   that cannot be written is reported and the graph is exported to a temporary folder for this
+   process only.
 3. **Compile and check** (:func:`prepare_graph`): the graph is compiled for the CPU with the
    precision asked for (``INFERENCE_PRECISION_HINT``), then run on the probe; a graph that
    fails, gives non-finite logits, or moves a probability by more than
@@ -58,6 +59,9 @@ GRAPH_FORMAT = 1
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 GRAPH_FILE = "model.xml"
 MANIFEST_FILE = "manifest.json"
+# Graphs kept in a cache folder; the least recently used go first. A ViT-B/16 graph is 343 MB and
+# every registered version or upgrade adds one, so an unbounded cache would fill a Space's disk.
+MAX_CACHED_GRAPHS = 4
 
 
 class GraphError(FakeScopeError):
@@ -210,6 +214,10 @@ def cached_graph(model: Any, cache_dir: Path, *, refresh: bool = False) -> Cache
     if refresh and final.exists():
         shutil.rmtree(final, ignore_errors=True)
     if (final / MANIFEST_FILE).is_file() and (final / GRAPH_FILE).is_file():
+        try:
+            (final / MANIFEST_FILE).touch()  # last use, for pruning
+        except OSError:
+            pass  # a read-only cache still serves
         return CachedGraph(final, "hit")
     start = time.perf_counter()
     try:
@@ -232,7 +240,40 @@ def cached_graph(model: Any, cache_dir: Path, *, refresh: bool = False) -> Cache
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    prune_cache(final.parent, keep=final)
     return CachedGraph(final, "exported", time.perf_counter() - start)
+
+
+def prune_cache(root: Path, keep: Path, limit: int | None = None) -> list[Path]:
+    """Delete the least recently used graphs under ``root`` beyond ``limit`` (never ``keep``).
+
+    ``limit`` defaults to :data:`MAX_CACHED_GRAPHS` and counts ``keep``.
+
+    A graph's last use is its manifest's modification time (touched on every cache hit).
+    Staging folders of exports still running (their names start with a dot) are left alone.
+
+    Returns:
+        The folders deleted.
+    """
+    graphs = [
+        folder
+        for folder in root.iterdir()
+        if folder.is_dir() and not folder.name.startswith(".") and folder != keep
+    ]
+
+    def last_use(folder: Path) -> float:
+        try:
+            return (folder / MANIFEST_FILE).stat().st_mtime
+        except OSError:
+            return 0.0  # no manifest: a broken entry, first to go
+
+    graphs.sort(key=last_use, reverse=True)
+    limit = MAX_CACHED_GRAPHS if limit is None else limit
+    removed = graphs[max(0, limit - 1) :]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.info("graph cache: removed %s (least recently used)", folder.name)
+    return removed
 
 
 class CompiledGraph:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -235,3 +236,27 @@ def test_describe_runtime_names_the_engine_and_the_reasons(
         f"torch, onednn-packed, {threads} threads (set in settings; OpenVINO is not installed)"
     )
     assert describe_runtime({}) == "not prepared"
+
+
+def test_the_cache_keeps_the_most_recently_used_graphs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = [load_model(build_vit_model(tmp_path / f"m{i}", seed=20 + i)) for i in range(3)]
+    folders = [cached_graph(m, tmp_path / "cache").folder for m in models[:2]]
+    # models[0] was used long ago; models[1] is used now (a hit touches its manifest).
+    os.utime(folders[0] / MANIFEST_FILE, (1_000_000, 1_000_000))
+    os.utime(folders[1] / MANIFEST_FILE, (2_000_000, 2_000_000))
+    assert cached_graph(models[1], tmp_path / "cache").cache == "hit"
+    assert (folders[1] / MANIFEST_FILE).stat().st_mtime > 2_000_000
+    removed = ov_runtime.prune_cache(folders[0].parent, keep=folders[1], limit=2)
+    assert removed == [] and folders[0].exists()
+    (folders[0].parent / ".staging-of-another-export").mkdir()
+    removed = ov_runtime.prune_cache(folders[0].parent, keep=folders[1], limit=1)
+    assert removed == [folders[0]] and not folders[0].exists() and folders[1].exists()
+    assert (folders[0].parent / ".staging-of-another-export").exists()
+    # Exporting a new graph prunes by itself, never the graph just made.
+    monkeypatch.setattr(ov_runtime, "MAX_CACHED_GRAPHS", 2)
+    newest = cached_graph(models[2], tmp_path / "cache")
+    assert newest.cache == "exported" and newest.folder.exists() and folders[1].exists()
+    cached_graph(models[0], tmp_path / "cache")  # exported again: the oldest (models[1]) goes
+    assert not folders[1].exists() and newest.folder.exists()
