@@ -56,6 +56,8 @@ format: setup-dev
 bench: setup-dev
 	mkdir -p out
 	$(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-json=out/benchmarks.json $(PYTEST_ARGS)
+	$(BIN)/python scripts/benchmark_report.py out/benchmarks.json --baseline benchmarks/baseline.json \
+		--skip-times --markdown out/benchmarks.md
 
 demo-model: setup-dev
 	$(BIN)/python scripts/build_demo_model.py
