@@ -302,8 +302,9 @@ class CompiledGraph:
             self._request = self._compiled.create_infer_request()
         except Exception as exc:  # noqa: BLE001 - a bad file or an unsupported hint
             raise GraphError(f"OpenVINO could not compile the graph: {exc}") from None
-        self.mode = mode
-        self.precision = str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        # What OpenVINO really runs: a CPU without bfloat16 support may keep f32 whatever the hint.
+        actual = self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        self.mode = {name: mode for mode, name in INFERENCE_PRECISION.items()}.get(actual, mode)
 
     def __call__(self, pixel_values: np.ndarray) -> np.ndarray:
         """Logits (n, labels) of pixel values (n, 3, H, W), float32."""

@@ -178,9 +178,13 @@ class Predictor:
                 "graph_cache_note": prepared.cache.note,
             }
         )
+        fallback = None
+        if prepared.graph.mode != mode:
+            fallback = f"{mode}: OpenVINO runs {prepared.graph.mode} on this CPU"
         return AccelerationReport(
-            mode=mode,
+            mode=prepared.graph.mode,
             requested_mode=mode,
+            fallback_reason=fallback,
             kernel="openvino",
             probe_delta=prepared.probe_delta,
             seconds=prepared.seconds,

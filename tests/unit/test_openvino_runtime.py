@@ -15,7 +15,7 @@ from conftest import build_vit_model, encode, photo_like
 
 import fakescope.openvino_runtime as ov_runtime
 from fakescope import Predictor
-from fakescope.acceleration import choose_runtime, describe_runtime
+from fakescope.acceleration import choose_runtime, describe_runtime, read_cpu_info
 from fakescope.config import Settings
 from fakescope.errors import ConfigError
 from fakescope.model import load_model
@@ -195,6 +195,16 @@ def test_a_failed_export_falls_back_to_torch_with_the_reason(
     assert predictor.info.precision == "bf16"
     assert len(probabilities(predictor, images)) == len(images)
     assert not (tmp_path / "openvino").exists() or not any((tmp_path / "openvino").iterdir())
+
+
+def test_compiled_graph_reports_the_precision_openvino_runs(vit_dir: Path, tmp_path: Path) -> None:
+    folder = cached_graph(load_model(vit_dir), tmp_path).folder
+    assert CompiledGraph(folder, "fp32", threads=1).mode == "fp32"
+    bf16 = CompiledGraph(folder, "bf16", threads=1).mode
+    if read_cpu_info().native_bf16:
+        assert bf16 == "bf16"
+    else:  # OpenVINO may keep f32 on such a CPU; the mode must say which
+        assert bf16 in ("bf16", "fp32")
 
 
 def test_int8_is_not_compiled_by_openvino(vit_dir: Path, tmp_path: Path) -> None:
