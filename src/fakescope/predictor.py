@@ -117,23 +117,19 @@ class Predictor:
             return choice, existing
         runtime = choose_runtime(self.settings.runtime, choice.mode)
         details: dict[str, Any] = {"runtime": runtime.runtime, "runtime_reason": runtime.reason}
-        report = None
-        if runtime.runtime == "openvino":
-            graph_mode = choice.mode
-            if graph_mode != "fp32" and convertible_linear_count(self.model.module) == 0:
-                # A CNN: OpenVINO would run its convolutions in bf16 (see the function's note).
-                graph_mode = "fp32"
-            report = self._prepare_graph(graph_mode, details)
-            if report is not None and graph_mode != choice.mode:
-                report.requested_mode = choice.mode
-                report.fallback_reason = f"{choice.mode}: {NO_LINEAR_REASON}"
+        mode, reasons = choice.mode, []
+        if mode != "fp32" and convertible_linear_count(self.model.module) == 0:
+            # A CNN runs fp32 on either runtime: torch would have nothing to convert, and
+            # OpenVINO would run its convolutions in bf16 (see convertible_linear_count).
+            mode = "fp32"
+            reasons.append(f"{choice.mode}: {NO_LINEAR_REASON}")
+        report = self._prepare_graph(mode, details) if runtime.runtime == "openvino" else None
         if report is None:
             height, width = self.model.spec.input_size
-            report = accelerate(self.model.module, choice.mode, probe_shape=(1, 3, height, width))
-            if details.get("runtime_failure"):
-                report.fallback_reason = "; ".join(
-                    filter(None, [details["runtime_failure"], report.fallback_reason])
-                )
+            report = accelerate(self.model.module, mode, probe_shape=(1, 3, height, width))
+        report.requested_mode = choice.mode
+        failures = [details.get("runtime_failure"), *reasons, report.fallback_reason]
+        report.fallback_reason = "; ".join(filter(None, failures)) or None
         details.update(
             {
                 "requested": choice.mode,
