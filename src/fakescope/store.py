@@ -598,6 +598,23 @@ class PredictionStore:
 
     # -------------------------------------------------------------------------------- reading
 
+    def _read_rows(
+        self,
+        table: sa.Table,
+        since: datetime | None,
+        until: datetime | None,
+        model_version: str | None,
+        source: str | None,
+        limit: int | None,
+    ) -> list[Any]:
+        """Rows of ``table`` matching the filters, oldest first (see :meth:`_filtered`)."""
+        query = self._filtered(table, since, until, model_version, source, limit)
+        with self._reading("read") as conn:
+            rows = conn.execute(query).all()
+        if limit is not None:
+            rows.reverse()  # _filtered reads the newest `limit` rows newest first
+        return rows
+
     @staticmethod
     def _filtered(
         table: sa.Table,
@@ -648,11 +665,7 @@ class PredictionStore:
         Raises:
             StoreError: bad arguments, or the database cannot be read.
         """
-        query = self._filtered(_predictions, since, until, model_version, source, limit)
-        with self._reading("read") as conn:
-            rows = conn.execute(query).all()
-        if limit is not None:
-            rows.reverse()
+        rows = self._read_rows(_predictions, since, until, model_version, source, limit)
         base = pd.DataFrame(
             {
                 "id": pd.array([r.id for r in rows], dtype="int64"),
@@ -693,11 +706,7 @@ class PredictionStore:
         Raises:
             StoreError: bad arguments, or the database cannot be read.
         """
-        query = self._filtered(_rejections, since, until, model_version, source, limit)
-        with self._reading("read") as conn:
-            rows = conn.execute(query).all()
-        if limit is not None:
-            rows.reverse()
+        rows = self._read_rows(_rejections, since, until, model_version, source, limit)
         data: dict[str, Any] = {
             name: pd.array([getattr(r, name) for r in rows], dtype="str")
             for name in REJECTION_COLUMNS
