@@ -643,14 +643,23 @@ def estimate_jpeg_quality(image: Image.Image) -> float | None:
     return float(best.mean())
 
 
+def fitted_size(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(width, height) scaled down, aspect kept, so that the longer side is at most ``max_side``
+    (unchanged when it already is; never below 1 pixel)."""
+    width, height = size
+    longer = max(width, height)
+    if longer <= max_side:
+        return width, height
+    scale = max_side / longer
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _feature_pixels(image: Image.Image) -> np.ndarray:
     """uint8 RGB (H, W, 3), scaled down so that the longer side is <= FEATURE_MAX_SIDE."""
     if image.mode != "RGB":
         image = image.convert("RGB")
-    longer = max(image.size)
-    if longer > FEATURE_MAX_SIDE:
-        scale = FEATURE_MAX_SIDE / longer
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    size = fitted_size(image.size, FEATURE_MAX_SIDE)
+    if size != image.size:
         # BOX = area average: cheap and alias-free; reducing_gap lets Pillow reduce by whole
         # factors first, so the cost hardly grows with the photo.
         image = image.resize(size, Image.Resampling.BOX, reducing_gap=2.0)

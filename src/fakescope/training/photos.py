@@ -27,6 +27,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from fakescope.errors import TrainingError
+from fakescope.images import fitted_size
 
 DEBIAN_PACKAGES = ("opencv-doc", "mate-backgrounds", "lomiri-wallpapers-16.04")
 PYTHON_PACKAGES = ("skimage", "sklearn", "matplotlib")
@@ -383,10 +384,8 @@ def normalize_photo(image: Image.Image, max_side: int = DEFAULT_MAX_SIDE) -> Ima
         background.paste(rgba, mask=rgba.getchannel("A"))
         image = background
     image = image.convert("RGB")
-    longest = max(image.size)
-    if longest > max_side:
-        scale = max_side / longest
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    size = fitted_size(image.size, max_side)
+    if size != image.size:
         image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return image
 
