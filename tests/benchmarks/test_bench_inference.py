@@ -78,6 +78,22 @@ def fidelity(variant: str) -> tuple[float, int]:
     return float(np.abs(fast - reference).max()), verdict_flips(fast, reference)
 
 
+def record_predictor(
+    benchmark: Any, predictor: Predictor, *, kind: str, model: str, batch: int, **figures: Any
+) -> None:
+    """``record`` for a FakeScope row: the precision and kernel in effect, ``batch`` images."""
+    record(
+        benchmark,
+        kind=kind,
+        model=model,
+        precision=predictor.info.precision,
+        kernel=predictor.acceleration.kernel,
+        batch=batch,
+        images=batch,
+        **figures,
+    )
+
+
 def _gflop() -> float:
     return vit_gflop_per_image(pipeline().model.config)
 
@@ -137,14 +153,12 @@ def test_predictor_end_to_end_vit_b16(benchmark: Any, variant: str, batch: int) 
     predictions = paired(
         benchmark, predictor.predict, (images,), baseline, rounds(8 if batch == 1 else 3)
     )
-    record(
+    record_predictor(
         benchmark,
+        predictor,
         kind="e2e",
         model=VIT,
-        precision=predictor.info.precision,
-        kernel=predictor.acceleration.kernel,
         batch=batch,
-        images=batch,
         fidelity=max_change,
         flips=flips,
         gflop_per_image=_gflop(),
@@ -169,14 +183,12 @@ def test_predictor_model_only_vit_b16(benchmark: Any, variant: str, batch: int) 
     logits = paired(
         benchmark, predictor._forward, (pixels,), baseline, rounds(8 if batch == 1 else 3)
     )
-    record(
+    record_predictor(
         benchmark,
+        predictor,
         kind="model",
         model=VIT,
-        precision=predictor.info.precision,
-        kernel=predictor.acceleration.kernel,
         batch=batch,
-        images=batch,
         fidelity=fidelity(variant)[0],
         gflop_per_image=_gflop(),
     )
@@ -237,14 +249,12 @@ def test_predictor_end_to_end_demo(benchmark: Any, variant: str, batch: int) -> 
         predictor.predict, args=(images,), rounds=rounds(10 if batch == 1 else 4), warmup_rounds=1
     )
     spec = predictor.model.spec
-    record(
+    record_predictor(
         benchmark,
+        predictor,
         kind="e2e",
         model=demo.name,
-        precision=predictor.info.precision,
-        kernel=predictor.acceleration.kernel,
         batch=batch,
-        images=batch,
         fidelity=demo_fidelity(variant),
         gflop_per_image=demo_gflop_per_image(),
     )
@@ -264,14 +274,12 @@ def test_predictor_model_only_demo(benchmark: Any, variant: str, batch: int) -> 
     logits = benchmark.pedantic(
         predictor._forward, args=(pixels,), rounds=rounds(10 if batch == 1 else 4), warmup_rounds=1
     )
-    record(
+    record_predictor(
         benchmark,
+        predictor,
         kind="model",
         model=demo_model().name,
-        precision=predictor.info.precision,
-        kernel=predictor.acceleration.kernel,
         batch=batch,
-        images=batch,
         fidelity=demo_fidelity(variant),
         gflop_per_image=demo_gflop_per_image(),
     )
