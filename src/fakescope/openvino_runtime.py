@@ -228,7 +228,11 @@ def cached_graph(model: Any, cache_dir: Path, *, refresh: bool = False) -> Cache
         note = f"graph cache {final.parent} is not writable ({exc.strerror or exc})"
         logger.warning("%s; exporting to a temporary folder", note)
         staging = Path(tempfile.mkdtemp(prefix="fakescope-graph-"))
-        export_graph(model, staging)
+        try:
+            export_graph(model, staging)
+        except GraphError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return CachedGraph(staging, "uncached", time.perf_counter() - start, note)
     try:
         export_graph(model, staging)
