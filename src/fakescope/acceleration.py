@@ -15,7 +15,12 @@ Modes (``Settings.precision``, FAKESCOPE_PRECISION):
   several times more than bf16 (about 0.03 on ViT-B/16), so ``auto`` never picks it.
 * ``auto``: ``bf16`` when the CPU multiplies bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` in
   ``/proc/cpuinfo``), else ``fp32``. Emulated bfloat16 is slower than float32, so it is never
-  chosen on other CPUs (asking for ``bf16`` explicitly still gets it).
+  chosen on other CPUs. Asking for ``bf16`` explicitly gets it where oneDNN can at least emulate
+  it (AVX-512 BW/VL/DQ or AVX-NE-CONVERT); on an AVX2-only CPU it falls back to ``fp32`` with
+  the reason, since oneDNN refuses bfloat16 there.
+
+Every CPU-dependent decision takes a :class:`CpuInfo` (parsed from ``/proc/cpuinfo`` text by
+:func:`parse_cpu_info`), so tests drive each branch with a described CPU instead of the host's.
 
 :func:`accelerate` changes a loaded model in place (the float32 Linear weights are replaced, which
 keeps the serving process's memory down) and checks its result against float32 on a probe input:
@@ -49,6 +54,9 @@ OPENVINO_MODES = ("fp32", "bf16")
 CPUINFO_PATH = Path("/proc/cpuinfo")
 # CPU flags that mean bfloat16 dot products run in hardware (Linux names).
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+# oneDNN (torch's packed Linear) runs bfloat16 at all, emulated or not, with AVX-NE-CONVERT or with
+# all three of these AVX-512 subsets; elsewhere (AVX2-only CPUs) it raises on the first bf16 weight.
+BF16_EMULATION_FLAGS = frozenset({"avx512bw", "avx512vl", "avx512dq"})
 # Largest change of the fake probability on the load-time probe before a mode is refused. The probe
 # is random noise, where the model is least certain, so this is a guard against broken kernels, not
 # the fidelity target (0.01 on real images, checked by the fidelity tests).
@@ -78,6 +86,13 @@ class CpuInfo:
         return bool(self.flags & BF16_FLAGS)
 
     @property
+    def bf16_capable(self) -> bool:
+        """Whether oneDNN can run bfloat16 here at all (natively, or emulated on AVX-512)."""
+        return (
+            self.native_bf16 or "avx_ne_convert" in self.flags or BF16_EMULATION_FLAGS <= self.flags
+        )
+
+    @property
     def amx(self) -> bool:
         """Whether the CPU has AMX tiles for bfloat16 (much faster than AVX512-BF16)."""
         return "amx_bf16" in self.flags
@@ -98,11 +113,21 @@ def read_cpu_info(cpuinfo_path: Path = CPUINFO_PATH) -> CpuInfo:
     Returns:
         A :class:`CpuInfo` (flags of the first processor listed).
     """
-    model_name, flags = "", frozenset()
     try:
         text = cpuinfo_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = ""
+    return parse_cpu_info(text, _torch_capability())
+
+
+def parse_cpu_info(text: str, capability: str = "unknown") -> CpuInfo:
+    """A :class:`CpuInfo` from the text of a ``/proc/cpuinfo`` file (first processor listed).
+
+    Args:
+        text: the file's content ("" gives an unknown CPU with no flags).
+        capability: torch's vector ISA level to record (``AVX512``, ``AVX2``...).
+    """
+    model_name, flags = "", frozenset()
     for line in text.splitlines():
         key, _, value = line.partition(":")
         key = key.strip().lower()
@@ -110,7 +135,7 @@ def read_cpu_info(cpuinfo_path: Path = CPUINFO_PATH) -> CpuInfo:
             model_name = value.strip()
         elif key in ("flags", "features") and not flags:  # "Features" on ARM
             flags = frozenset(value.split())
-    return CpuInfo(model_name=model_name, flags=flags, capability=_torch_capability())
+    return CpuInfo(model_name=model_name, flags=flags, capability=capability)
 
 
 def _torch_capability() -> str:
@@ -145,7 +170,8 @@ def choose_precision(requested: str = "auto", cpu: CpuInfo | None = None) -> Pre
         cpu: the CPU to decide for; defaults to :func:`read_cpu_info`.
 
     Returns:
-        The chosen mode with the reason. An explicit mode is always honoured.
+        The chosen mode with the reason. An explicit mode is honoured where the CPU can run it:
+        ``bf16`` on a CPU without any bfloat16 support (AVX2-only) gives ``fp32``, saying why.
 
     Raises:
         ConfigError: ``requested`` is not one of :data:`REQUESTS`.
@@ -159,6 +185,13 @@ def choose_precision(requested: str = "auto", cpu: CpuInfo | None = None) -> Pre
             return PrecisionChoice("bf16", requested, f"auto: the CPU has {unit}")
         return PrecisionChoice(
             "fp32", requested, "auto: the CPU has no native bfloat16 (avx512_bf16/amx_bf16)"
+        )
+    if requested == "bf16" and not cpu.bf16_capable:
+        return PrecisionChoice(
+            "fp32",
+            requested,
+            "bf16 set in settings, but this CPU cannot run bfloat16 (it needs avx512_bf16, "
+            "amx_bf16, avx_ne_convert or avx512bw+avx512vl+avx512dq): fp32",
         )
     if requested == "bf16" and not cpu.native_bf16:
         return PrecisionChoice(
@@ -270,17 +303,19 @@ class AccelerationReport:
         return f"{self.mode} ({self.kernel})"
 
 
-def _onednn_ok() -> bool:
-    """Whether torch's oneDNN packed-linear ops exist and work here."""
+def _onednn_ok(dtype: Any = None) -> bool:
+    """Whether torch's oneDNN packed-linear ops exist and work here for ``dtype`` (float32 when
+    None). oneDNN refuses bfloat16 on AVX2-only CPUs, so each dtype is tried for itself."""
     import torch
 
+    dtype = dtype or torch.float32
     try:
         if not torch.backends.mkldnn.is_available():
             return False
         ops = torch.ops.mkldnn
-        weight = ops._reorder_linear_weight(torch.ones(4, 4))
-        out = ops._linear_pointwise(torch.ones(2, 4), weight, None, "none", [], "")
-        return bool(torch.allclose(out, torch.full((2, 4), 4.0)))
+        weight = ops._reorder_linear_weight(torch.ones(4, 4, dtype=dtype))
+        out = ops._linear_pointwise(torch.ones(2, 4, dtype=dtype), weight, None, "none", [], "")
+        return bool(torch.allclose(out.float(), torch.full((2, 4), 4.0)))
     except Exception:  # noqa: BLE001 - private ops: any failure means "use plain torch"
         return False
 
@@ -443,7 +478,12 @@ def accelerate(
     for candidate in dict.fromkeys((mode, "fp32")):
         attempt = AccelerationReport(mode=candidate, requested_mode=mode)
         convert = _quantize_int8 if candidate == "int8" else _pack_linears
-        restore = convert(module, slots, candidate, attempt)
+        try:
+            restore = convert(module, slots, candidate, attempt)
+        except Exception as exc:  # noqa: BLE001 - a kernel this CPU lacks: try the next mode
+            failures.append(f"{candidate}: {type(exc).__name__}: {exc}")
+            logger.warning("precision %s refused: %s", candidate, exc)
+            continue
         if attempt.converted == 0 and candidate != "fp32":
             # Nothing to convert (a CNN: convolutions stay float32): say what really runs.
             restore()
@@ -503,22 +543,26 @@ def _pack_linears(
     import torch
 
     dtype = torch.bfloat16 if mode == "bf16" else torch.float32
-    packed = _onednn_ok()
+    packed = _onednn_ok(dtype)
     cls = packed_linear_class()
-    replaced = []
-    for parent, name, is_head in slots:
-        original = getattr(parent, name)
-        # Heads compute in float32 (their input may arrive in bfloat16): cheap, and their rounding
-        # would land on the logits unsmoothed.
-        setattr(parent, name, cls(original, torch.float32 if is_head else dtype, packed))
-        replaced.append((parent, name, original))
-    report.converted = sum(1 for _, _, is_head in slots if not is_head)
-    report.kernel = "onednn-packed" if packed else "torch"
+    replaced: list[tuple[Any, str, Any]] = []
 
     def restore() -> None:
         for parent, name, original in replaced:
             setattr(parent, name, original)
 
+    try:
+        for parent, name, is_head in slots:
+            original = getattr(parent, name)
+            # Heads compute in float32 (their input may arrive in bfloat16): cheap, and their
+            # rounding would land on the logits unsmoothed.
+            setattr(parent, name, cls(original, torch.float32 if is_head else dtype, packed))
+            replaced.append((parent, name, original))
+    except Exception:
+        restore()  # a half-converted model is never left behind
+        raise
+    report.converted = sum(1 for _, _, is_head in slots if not is_head)
+    report.kernel = "onednn-packed" if packed else "torch"
     return restore
 
 
@@ -533,22 +577,29 @@ def _quantize_int8(
         warnings.simplefilter("ignore")
         from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
-        replaced = []
-        for parent, name, is_head in slots:
-            if is_head:
-                continue
-            original = getattr(parent, name)
-            original.qconfig = torch.ao.quantization.default_dynamic_qconfig
-            setattr(parent, name, DynamicLinear.from_float(original))
-            del original.qconfig
-            replaced.append((parent, name, original))
+        replaced: list[tuple[Any, str, Any]] = []
+
+        def restore() -> None:
+            for parent, name, original in replaced:
+                setattr(parent, name, original)
+
+        try:
+            for parent, name, is_head in slots:
+                if is_head:
+                    continue
+                original = getattr(parent, name)
+                original.qconfig = torch.ao.quantization.default_dynamic_qconfig
+                try:
+                    quantized = DynamicLinear.from_float(original)
+                finally:
+                    del original.qconfig
+                setattr(parent, name, quantized)
+                replaced.append((parent, name, original))
+        except Exception:
+            restore()  # a half-converted model is never left behind
+            raise
     report.converted = len(replaced)
     report.kernel = "dynamic-int8"
-
-    def restore() -> None:
-        for parent, name, original in replaced:
-            setattr(parent, name, original)
-
     return restore
 
 

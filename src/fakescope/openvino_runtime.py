@@ -350,33 +350,60 @@ class PreparedGraph:
     cache: CachedGraph
     probe_delta: float
     seconds: float
+    # Why the mode asked for was refused and the graph runs fp32 instead (None when it was not).
+    refused: str | None = None
 
 
 def prepare_graph(model: Any, mode: str, cache_dir: Path, threads: int) -> PreparedGraph:
     """Export (or find), compile and check a model's graph for ``mode``.
 
-    A cached graph that fails its check is deleted and exported once more.
+    A cached graph that fails its check is deleted and exported once more. A graph that cannot
+    be compiled or checked in bf16 (a CPU whose kernels lack a bf16 primitive) is compiled in fp32
+    instead, with the reason in ``refused``: falling back within OpenVINO keeps its speed-up.
 
     Raises:
         GraphError: OpenVINO is missing, or the graph cannot be exported, compiled or checked.
     """
-    from fakescope.acceleration import PROBE_TOLERANCE
-
     start = time.perf_counter()
     import_openvino()
     cached = cached_graph(model, cache_dir)
     try:
-        graph = CompiledGraph(cached.folder, mode, threads)
-        delta = check_graph(graph, cached.folder, model, PROBE_TOLERANCE)
-    except GraphError as exc:
-        if cached.cache != "hit":
-            raise
-        logger.warning("cached graph %s refused (%s); exporting again", cached.folder, exc)
-        cached = cached_graph(model, cache_dir, refresh=True)
-        graph = CompiledGraph(cached.folder, mode, threads)
-        delta = check_graph(graph, cached.folder, model, PROBE_TOLERANCE)
+        try:
+            graph, delta, refused = _compile_checked(cached.folder, mode, model, threads)
+        except GraphError as exc:
+            if cached.cache != "hit":
+                raise
+            logger.warning("cached graph %s refused (%s); exporting again", cached.folder, exc)
+            cached = cached_graph(model, cache_dir, refresh=True)
+            graph, delta, refused = _compile_checked(cached.folder, mode, model, threads)
     finally:
         if cached.cache == "uncached":
             # Compiled models keep their own copy of the weights: the files can go.
             shutil.rmtree(cached.folder, ignore_errors=True)
-    return PreparedGraph(graph, cached, delta, time.perf_counter() - start)
+    return PreparedGraph(graph, cached, delta, time.perf_counter() - start, refused)
+
+
+def _compile_checked(
+    folder: Path, mode: str, model: Any, threads: int
+) -> tuple[CompiledGraph, float, str | None]:
+    """Compile ``folder``'s graph for ``mode`` and check it on the probe, falling back to fp32.
+
+    Returns:
+        (graph, probe delta, why ``mode`` was refused or None).
+
+    Raises:
+        GraphError: fp32 fails too (the error of the fp32 attempt).
+    """
+    from fakescope.acceleration import PROBE_TOLERANCE
+
+    refused = None
+    for candidate in dict.fromkeys((mode, "fp32")):
+        try:
+            graph = CompiledGraph(folder, candidate, threads)
+            return graph, check_graph(graph, folder, model, PROBE_TOLERANCE), refused
+        except GraphError as exc:
+            if candidate == "fp32":
+                raise
+            refused = f"{candidate}: {exc}"
+            logger.warning("OpenVINO refused %s (%s); compiling fp32", candidate, exc)
+    raise AssertionError("unreachable: the fp32 attempt returns or raises")

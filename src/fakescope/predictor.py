@@ -28,6 +28,7 @@ from PIL import Image
 from fakescope.acceleration import (
     NO_LINEAR_REASON,
     AccelerationReport,
+    CpuInfo,
     PrecisionChoice,
     accelerate,
     accelerated_report,
@@ -69,7 +70,9 @@ class Predictor:
     sessions): the module is only read, and torch's inference mode keeps no autograd state.
     """
 
-    def __init__(self, model: LoadedModel, settings: Settings | None = None) -> None:
+    def __init__(
+        self, model: LoadedModel, settings: Settings | None = None, *, cpu: CpuInfo | None = None
+    ) -> None:
         """Wrap a loaded model and prepare it for ``settings.precision`` and ``settings.runtime``.
 
         ``auto`` picks bf16 on CPUs with AVX512-BF16/AMX, else fp32 (see
@@ -78,10 +81,17 @@ class Predictor:
         mode in effect is ``self.info.precision``; ``self.info.extra["acceleration"]`` says
         what runs it and why.
 
+        Args:
+            model: the loaded model (prepared in place).
+            settings: defaults to ``Settings.from_env()``.
+            cpu: the CPU to decide precision and runtime for; defaults to this machine's
+                (:func:`fakescope.acceleration.read_cpu_info`). Tests pass a described CPU.
+
         Raises:
             ConfigError: the model was already prepared for another precision.
         """
         self.model = model
+        self._cpu = cpu
         self.settings = settings or Settings.from_env()
         if self.settings.num_threads > 0:
             torch.set_num_threads(self.settings.num_threads)
@@ -103,7 +113,7 @@ class Predictor:
 
     def _prepare_precision(self) -> tuple[PrecisionChoice, AccelerationReport]:
         """Choose the precision for this CPU and convert the model once (see __init__)."""
-        cpu = read_cpu_info()
+        cpu = self._cpu or read_cpu_info()
         choice = choose_precision(self.settings.precision, cpu)
         existing = accelerated_report(self.model.module)
         if existing is not None:
@@ -174,8 +184,8 @@ class Predictor:
                 "graph_cache_note": prepared.cache.note,
             }
         )
-        fallback = None
-        if prepared.graph.mode != mode:
+        fallback = prepared.refused
+        if fallback is None and prepared.graph.mode != mode:
             fallback = f"{mode}: OpenVINO runs {prepared.graph.mode} on this CPU"
         return AccelerationReport(
             mode=prepared.graph.mode,

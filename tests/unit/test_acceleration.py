@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from cpus import SKYLAKE_AVX512, SPR_AMX, ZEN3_AVX2, ZEN4_BF16
 from torch import nn
 
 from fakescope import Predictor
@@ -17,6 +22,7 @@ from fakescope.acceleration import (
     choose_precision,
     describe_runtime,
     packed_linear_class,
+    parse_cpu_info,
     read_cpu_info,
 )
 from fakescope.config import Settings
@@ -37,24 +43,6 @@ flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni
 
 def cpu(*flags: str) -> CpuInfo:
     return CpuInfo(model_name="test CPU", flags=frozenset(flags), capability="AVX512")
-
-
-def test_read_cpu_info_parses_model_name_and_flags(tmp_path: Path) -> None:
-    path = tmp_path / "cpuinfo"
-    path.write_text(AMD_CPUINFO)
-    info = read_cpu_info(path)
-    assert info.model_name == "AMD EPYC 9R45"
-    assert info.flags == frozenset({"fpu", "sse2", "avx2", "avx512f", "avx512_bf16", "avx512_vnni"})
-    assert info.native_bf16 and not info.amx
-    assert info.describe().startswith("AMD EPYC 9R45 (")
-    assert "avx512_bf16" in info.describe()
-
-
-def test_read_cpu_info_without_cpuinfo_has_no_flags(tmp_path: Path) -> None:
-    info = read_cpu_info(tmp_path / "missing")
-    assert info.flags == frozenset() and info.model_name == ""
-    assert not info.native_bf16
-    assert info.describe().startswith("unknown CPU")
 
 
 @pytest.mark.parametrize(
@@ -78,14 +66,43 @@ def test_choose_precision_auto_follows_cpu_flags(
 
 
 @pytest.mark.parametrize("mode", ["fp32", "bf16", "int8"])
-def test_choose_precision_explicit_mode_is_honoured(mode: str) -> None:
-    assert choose_precision(mode, cpu("avx512_bf16")).mode == mode
-    assert choose_precision(mode, cpu()).mode == mode
+@pytest.mark.parametrize("described_cpu", [SKYLAKE_AVX512, ZEN4_BF16, SPR_AMX])
+def test_choose_precision_explicit_mode_is_honoured(mode: str, described_cpu: CpuInfo) -> None:
+    assert choose_precision(mode, described_cpu).mode == mode
 
 
-def test_choose_precision_bf16_on_a_cpu_without_it_says_so() -> None:
-    choice = choose_precision("bf16", cpu("avx2"))
+@pytest.mark.parametrize("mode", ["fp32", "int8"])
+def test_choose_precision_explicit_fp32_and_int8_run_on_avx2(mode: str) -> None:
+    assert choose_precision(mode, ZEN3_AVX2) == choose_precision(mode, ZEN4_BF16)
+
+
+def test_choose_precision_bf16_on_avx512_without_bf16_is_emulated_and_says_so() -> None:
+    choice = choose_precision("bf16", SKYLAKE_AVX512)
+    assert SKYLAKE_AVX512.bf16_capable and not SKYLAKE_AVX512.native_bf16
     assert choice.mode == "bf16" and "emulates bfloat16" in choice.reason
+
+
+@pytest.mark.parametrize("described_cpu", [ZEN3_AVX2, cpu(), cpu("avx512f", "avx512bw")])
+def test_choose_precision_bf16_on_a_cpu_that_cannot_run_it_falls_back_to_fp32(
+    described_cpu: CpuInfo,
+) -> None:
+    """oneDNN refuses bfloat16 without AVX-NE-CONVERT or AVX-512 BW+VL+DQ (issue 9: a traceback)."""
+    choice = choose_precision("bf16", described_cpu)
+    assert not described_cpu.bf16_capable
+    assert choice.mode == "fp32" and choice.requested == "bf16"
+    assert "this CPU cannot run bfloat16" in choice.reason and choice.reason.endswith("fp32")
+
+
+def test_avx_ne_convert_counts_as_bf16_capable() -> None:
+    assert cpu("avx2", "avx_ne_convert").bf16_capable
+    assert choose_precision("bf16", cpu("avx2", "avx_ne_convert")).mode == "bf16"
+
+
+def test_parse_cpu_info_reads_the_first_processor_and_records_the_capability() -> None:
+    assert ZEN3_AVX2.model_name == "AMD EPYC 7B13" and ZEN3_AVX2.capability == "AVX2"
+    assert "avx2" in ZEN3_AVX2.flags and not ZEN3_AVX2.native_bf16
+    assert SPR_AMX.amx and SPR_AMX.native_bf16 and not ZEN4_BF16.amx
+    assert parse_cpu_info("").flags == frozenset()
 
 
 def test_choose_precision_unknown_mode_lists_the_accepted_ones() -> None:
@@ -200,7 +217,9 @@ def test_accelerate_without_probe_does_not_check(vit_dir: Path) -> None:
 
 
 def test_predictor_records_the_precision_in_effect(vit_dir: Path, jpeg_bytes: bytes) -> None:
-    predictor = Predictor(load_model(vit_dir), Settings(precision="bf16", runtime="torch"))
+    predictor = Predictor(
+        load_model(vit_dir), Settings(precision="bf16", runtime="torch"), cpu=ZEN4_BF16
+    )
     assert predictor.info.precision == "bf16"
     details = predictor.info.extra["acceleration"]
     assert details["setting"] == "bf16" and details["reason"] == "set in settings"
@@ -211,18 +230,92 @@ def test_predictor_records_the_precision_in_effect(vit_dir: Path, jpeg_bytes: by
     assert 0.0 <= prediction.fake_probability <= 1.0
 
 
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
+def test_predictor_bf16_on_an_avx2_cpu_runs_fp32_and_says_why(
+    vit_dir: Path, jpeg_bytes: bytes, runtime: str
+) -> None:
+    """Issue 9: on an AVX2-only CPU, bf16 on torch was a RuntimeError traceback."""
+    settings = Settings(precision="bf16", runtime=runtime)
+    predictor = Predictor(load_model(vit_dir), settings, cpu=ZEN3_AVX2)
+    assert predictor.info.precision == "fp32"
+    details = predictor.info.extra["acceleration"]
+    assert details["runtime"] == runtime and details["setting"] == "bf16"
+    assert details["cpu"].startswith("AMD EPYC 7B13 (AVX2")
+    assert "this CPU cannot run bfloat16" in describe_runtime(details)
+    (prediction,) = predictor.predict(jpeg_bytes)
+    assert 0.0 <= prediction.fake_probability <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("described_cpu", "mode"), [(ZEN3_AVX2, "fp32"), (SKYLAKE_AVX512, "fp32"), (SPR_AMX, "bf16")]
+)
+def test_predictor_auto_precision_follows_the_described_cpu(
+    vit_dir: Path, described_cpu: CpuInfo, mode: str
+) -> None:
+    predictor = Predictor(
+        load_model(vit_dir), Settings(precision="auto", runtime="torch"), cpu=described_cpu
+    )
+    details = predictor.info.extra["acceleration"]
+    assert details["requested"] == mode and details["setting"] == "auto"
+    assert predictor.info.precision == mode
+
+
+AVX2_ONEDNN = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+
+
+def test_bf16_refused_by_onednn_falls_back_instead_of_raising(vit_dir: Path) -> None:
+    """What an AVX2-only CPU does, made real on any x86 CPU: oneDNN limited to AVX2 raises on the
+    first bf16 weight it packs. accelerate() must keep the model usable (plain torch bf16 when the
+    packed kernel is refused, fp32 when packing raises), never leave it half converted."""
+    code = f"""
+import json, torch
+from fakescope import acceleration
+from fakescope.model import load_model
+module = load_model({str(vit_dir)!r}).module
+pixels = acceleration.probe_input((2, 3, 224, 224), seed=3)
+with torch.inference_mode():
+    before = torch.softmax(module(pixel_values=pixels).logits, -1)
+plain = acceleration.accelerate(module, "bf16", probe_shape=(1, 3, 224, 224))
+forced = load_model({str(vit_dir)!r}).module
+acceleration._onednn_ok = lambda dtype=None: True  # pack even where oneDNN refuses bf16
+report = acceleration.accelerate(forced, "bf16", probe_shape=(1, 3, 224, 224))
+with torch.inference_mode():
+    after = torch.softmax(forced(pixel_values=pixels).logits, -1)
+print(json.dumps({{"plain": [plain.mode, plain.kernel], "forced": [report.mode, report.kernel],
+    "reason": report.fallback_reason, "delta": float((after - before).abs().max())}}))
+"""
+    env = {**os.environ, **AVX2_ONEDNN}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["plain"] == ["bf16", "torch"]  # oneDNN refused bf16: plain torch bf16 runs
+    assert outcome["forced"] == ["fp32", "onednn-packed"]
+    assert outcome["reason"].startswith("bf16: RuntimeError: ")
+    assert "bf16 path needs the cpu support" in outcome["reason"]
+    assert outcome["delta"] < 1e-5  # the fp32 fallback answers as the model loaded did
+
+
 def test_predictor_auto_precision_matches_the_cpu(vit_dir: Path) -> None:
     predictor = Predictor(load_model(vit_dir), Settings(precision="auto"))
-    assert predictor.info.precision == choose_precision("auto").mode
-    assert predictor.info.extra["acceleration"]["setting"] == "auto"
+    details = predictor.info.extra["acceleration"]
+    assert details["requested"] == choose_precision("auto").mode and details["setting"] == "auto"
+    # What runs is the request, or fp32 with the reason when this CPU's kernels refused it.
+    assert predictor.info.precision == details["requested"] or (
+        predictor.info.precision == "fp32" and details["fallback_reason"]
+    )
 
 
 @pytest.mark.parametrize("runtime", ["torch", "openvino"])
 def test_predictor_bf16_agrees_with_fp32(vit_dir: Path, runtime: str) -> None:
     from conftest import encode, photo_like
 
-    if runtime == "openvino" and not read_cpu_info().native_bf16:
-        pytest.skip("OpenVINO may keep f32 on a CPU without bfloat16 (the Models page says so)")
+    host = read_cpu_info()
+    if runtime == "openvino" and not host.native_bf16:
+        pytest.skip("needs avx512_bf16 or amx_bf16: OpenVINO keeps f32 on this CPU")
+    if not host.bf16_capable:
+        pytest.skip("needs avx512bw+avx512vl+avx512dq or avx_ne_convert: no bf16 on this CPU")
 
     images = [encode(photo_like(320, 240, seed=s)) for s in range(4)]
     fp32 = Predictor(load_model(vit_dir), Settings(precision="fp32", runtime="torch"))
@@ -238,7 +331,7 @@ def test_predictor_shares_a_prepared_model_of_the_same_precision(vit_dir: Path) 
     second = Predictor(loaded, Settings(precision="fp32", runtime="torch"))
     assert second.acceleration is first.acceleration
     with pytest.raises(ConfigError, match="already prepared for fp32; load it again"):
-        Predictor(loaded, Settings(precision="bf16", runtime="torch"))
+        Predictor(loaded, Settings(precision="bf16", runtime="torch"), cpu=ZEN4_BF16)
 
 
 def test_predictor_draft_size_only_in_resize_mode(vit_dir: Path, resnet_dir: Path) -> None:
@@ -257,7 +350,9 @@ def test_predictor_warm_up_covers_each_batch_size(resnet_dir: Path) -> None:
 def test_cnn_without_linear_layers_reports_fp32(resnet_dir: Path, runtime: str) -> None:
     """Only the head is a Linear layer: bf16 would change nothing on torch, and on OpenVINO it
     would run the convolutions in bf16 (too far from fp32 on the demo CNN), so both run fp32."""
-    predictor = Predictor(load_model(resnet_dir), Settings(precision="bf16", runtime=runtime))
+    predictor = Predictor(
+        load_model(resnet_dir), Settings(precision="bf16", runtime=runtime), cpu=ZEN4_BF16
+    )
     assert predictor.info.precision == "fp32"
     details = predictor.info.extra["acceleration"]
     assert details["runtime"] == runtime

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import build_vit_model, encode, photo_like
+from cpus import ZEN4_BF16
 
 import fakescope.openvino_runtime as ov_runtime
 from fakescope import Predictor
@@ -184,12 +185,14 @@ def test_a_failed_export_falls_back_to_torch_with_the_reason(
         raise GraphError("OpenVINO could not export the model: test refusal")
 
     monkeypatch.setattr(ov_runtime, "export_graph", refuse)
-    predictor = Predictor(load_model(vit_dir), Settings(precision="bf16", cache_dir=tmp_path))
+    settings = Settings(precision="bf16", cache_dir=tmp_path)
+    predictor = Predictor(load_model(vit_dir), settings, cpu=ZEN4_BF16)
     details = predictor.info.extra["acceleration"]
-    assert details["runtime"] == "torch" and details["kernel"] == "onednn-packed"
+    # Packed by oneDNN where the host runs bf16 kernels; plain torch bf16 where it refuses them.
+    assert details["runtime"] == "torch" and details["kernel"] in ("onednn-packed", "torch")
     assert details["fallback_reason"].startswith("openvino: OpenVINO could not export")
     assert describe_runtime(details) == (
-        f"torch, onednn-packed, {torch.get_num_threads()} threads (set in settings; OpenVINO "
+        f"torch, {details['kernel']}, {torch.get_num_threads()} threads (set in settings; OpenVINO "
         "could not run this model; openvino: OpenVINO could not export the model: test refusal)"
     )
     assert predictor.info.precision == "bf16"
@@ -203,7 +206,7 @@ def test_compiled_graph_reports_the_precision_openvino_runs(vit_dir: Path, tmp_p
     bf16 = CompiledGraph(folder, "bf16", threads=1).mode
     if read_cpu_info().native_bf16:
         assert bf16 == "bf16"
-    else:  # OpenVINO may keep f32 on such a CPU; the mode must say which
+    else:  # OpenVINO may keep f32 on a CPU without avx512_bf16/amx_bf16; the mode says which
         assert bf16 in ("bf16", "fp32")
 
 
@@ -270,3 +273,27 @@ def test_the_cache_keeps_the_most_recently_used_graphs(
     assert newest.cache == "exported" and newest.folder.exists() and folders[1].exists()
     cached_graph(models[0], tmp_path / "cache")  # exported again: the oldest (models[1]) goes
     assert not folders[1].exists() and newest.folder.exists()
+
+
+def test_a_graph_refused_in_bf16_runs_fp32_on_openvino_with_the_reason(
+    vit_dir: Path, images: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CPU whose OpenVINO kernels lack a bf16 primitive (seen with oneDNN limited to AVX2) must
+    not lose OpenVINO: the same graph is compiled in fp32, and the Models page says why."""
+    real_init = CompiledGraph.__init__
+
+    def refuse_bf16(self: CompiledGraph, folder: Path, mode: str, threads: int) -> None:
+        if mode == "bf16":
+            raise GraphError("OpenVINO could not compile the graph: no bf16 Softmax here")
+        real_init(self, folder, mode, threads)
+
+    monkeypatch.setattr(CompiledGraph, "__init__", refuse_bf16)
+    settings = Settings(precision="bf16", cache_dir=tmp_path)
+    predictor = Predictor(load_model(vit_dir), settings, cpu=ZEN4_BF16)
+    details = predictor.info.extra["acceleration"]
+    assert details["runtime"] == "openvino" and predictor.info.precision == "fp32"
+    assert details["fallback_reason"] == (
+        "bf16: OpenVINO could not compile the graph: no bf16 Softmax here"
+    )
+    assert "no bf16 Softmax here" in describe_runtime(details)
+    assert len(probabilities(predictor, images)) == len(images)
