@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
 import importlib.util
+import os
 import shutil
+import stat
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -23,6 +29,9 @@ HUB_MODEL = f"hf://dima806/deepfake_vs_real_image_detection@{HUB_COMMIT}"
 
 
 def _load_script() -> ModuleType:
+    module = sys.modules.get("prepare_deployment")
+    if module is not None and getattr(module, "__file__", None) == str(SCRIPT):
+        return module  # one module for both test files: classes must be the same objects
     spec = importlib.util.spec_from_file_location("prepare_deployment", SCRIPT)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -199,7 +208,7 @@ def test_build_bundle_out_inside_repository_input_fails(source: Path) -> None:
         (
             "src/fakescope/aws.py",
             "KEY = 'AKIAIOSFODNN7EXAMPLE'\n",
-            "looks like a AWS access key id",
+            "looks like an AWS access key id",
         ),
         (
             "models/deploy_key",
@@ -211,7 +220,7 @@ def test_build_bundle_out_inside_repository_input_fails(source: Path) -> None:
         (
             "src/fakescope/remote.txt",
             "https://user:s3cretpassw0rd@huggingface.co/spaces/a/b\n",
-            "looks like a credentials in a URL",
+            "looks like credentials in a URL",
         ),
     ],
 )
@@ -436,3 +445,327 @@ def test_redact_hides_url_credentials_and_env_token(monkeypatch: pytest.MonkeyPa
     )
 
     assert text == "fatal: https://user:***@huggingface.co/spaces/a/b failed; token ***"
+
+
+# -- credentials never in a process's arguments -------------------------------------------------
+
+
+class _ArgvRecorder:
+    """Wraps the real ``subprocess.run`` (for the whole process), keeping every argv it ran."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.argvs: list[list[str]] = []
+        self.envs: list[dict[str, str]] = []
+        real = subprocess.run
+
+        def run(args: list[str], *rest: object, **kwargs: object) -> object:
+            self.argvs.append([str(arg) for arg in args])
+            env = kwargs.get("env")
+            self.envs.append(dict(env) if isinstance(env, dict) else {})
+            return real(args, *rest, **kwargs)  # type: ignore[call-overload]
+
+        monkeypatch.setattr(pd.subprocess, "run", run)
+
+    def assert_never_in_argv(self, *secrets: str) -> None:
+        assert self.argvs, "git never ran"
+        for argv in self.argvs:
+            for secret in secrets:
+                assert all(secret not in arg for arg in argv), argv
+
+
+def test_git_command_puts_credentials_in_env_only(tmp_path: Path) -> None:
+    credentials = pd.GitCredentials("deployer", FAKE_HF_TOKEN)
+    askpass = tmp_path / "askpass.sh"
+
+    argv, env = pd.git_command(
+        ["push", "https://huggingface.co/spaces/a/b", "HEAD:main"], credentials, askpass
+    )
+
+    assert argv == [
+        "git",
+        "-c",
+        "credential.helper=",
+        "push",
+        "https://huggingface.co/spaces/a/b",
+        "HEAD:main",
+    ]
+    assert env["GIT_ASKPASS"] == str(askpass)
+    assert env[pd.ASKPASS_PASSWORD_ENV] == FAKE_HF_TOKEN
+    assert env[pd.ASKPASS_USERNAME_ENV] == "deployer"
+    assert env["GIT_TERMINAL_PROMPT"] == "0"
+    assert FAKE_HF_TOKEN not in repr(credentials)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["push", f"https://user:{FAKE_HF_TOKEN}@huggingface.co/spaces/a/b"],
+        ["push", "https://huggingface.co/spaces/a/b", f"--push-option={FAKE_HF_TOKEN}"],
+    ],
+    ids=["url-credentials", "password-in-any-argument"],
+)
+def test_git_command_refuses_credentials_in_argv(tmp_path: Path, args: list[str]) -> None:
+    credentials = pd.GitCredentials("user", FAKE_HF_TOKEN)
+
+    with pytest.raises(pd.DeploymentError, match="refusing to run git with credentials") as caught:
+        pd.git_command(args, credentials, tmp_path / "askpass.sh")
+    assert FAKE_HF_TOKEN not in str(caught.value)
+
+
+def test_git_command_without_credentials_drops_inherited_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(pd.ASKPASS_PASSWORD_ENV, "left-over-secret-123")
+
+    _, env = pd.git_command(["status"])
+
+    assert pd.ASKPASS_PASSWORD_ENV not in env
+    assert env["GIT_ASKPASS"] == ""
+
+
+def test_askpass_helper_is_private_holds_no_secret_and_answers_from_env() -> None:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        pd.ASKPASS_USERNAME_ENV: "deployer",
+        pd.ASKPASS_PASSWORD_ENV: FAKE_HF_TOKEN,
+    }
+    with pd.askpass_helper() as script:
+        assert stat.S_IMODE(script.stat().st_mode) == 0o700
+        assert stat.S_IMODE(script.parent.stat().st_mode) == 0o700
+        assert FAKE_HF_TOKEN not in script.read_text(encoding="utf-8")
+        password = subprocess.run(
+            [str(script), "Password for 'https://deployer@huggingface.co': "],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        username = subprocess.run(
+            [str(script), "Username for 'https://huggingface.co': "],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+    assert password == FAKE_HF_TOKEN + "\n"
+    assert username == "deployer\n"
+    assert not script.exists() and not script.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("remote", "clean", "username", "password"),
+    [
+        (
+            "https://user:s3cr%40t-token@huggingface.co/spaces/a/b",
+            "https://huggingface.co/spaces/a/b",
+            "user",
+            "s3cr@t-token",
+        ),
+        (
+            "https://tok3n-only-value@host.example/r.git",
+            "https://host.example/r.git",
+            "tok3n-only-value",
+            "",
+        ),
+        (
+            "file://user:s3cret-value@/tmp/space.git",
+            "file:///tmp/space.git",
+            "user",
+            "s3cret-value",
+        ),
+        ("ssh://git@host.example/r.git", "ssh://git@host.example/r.git", None, None),
+        ("/tmp/space.git", "/tmp/space.git", None, None),
+    ],
+    ids=["https", "user-only", "file", "ssh-user", "path"],
+)
+def test_split_credentials(
+    remote: str, clean: str, username: str | None, password: str | None
+) -> None:
+    url, credentials = pd.split_credentials(remote)
+
+    assert url == clean
+    if username is None:
+        assert credentials is None
+    else:
+        assert (credentials.username, credentials.password) == (username, password)
+
+
+def test_push_bundle_file_url_with_credentials_keeps_them_out_of_argv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "space"
+    pd.build_bundle(out, REPO_ROOT)
+    bare = _bare_repo(tmp_path / "space.git")
+    recorder = _ArgvRecorder(monkeypatch)
+
+    result = pd.push_bundle(out, f"file://deployer:{FAKE_HF_TOKEN}@{bare}", message="Deploy")
+
+    recorder.assert_never_in_argv(FAKE_HF_TOKEN, "deployer:")
+    assert any(argv[3] == "push" for argv in recorder.argvs)
+    assert result.changed and result.commit == _git("rev-parse", "main", cwd=bare)
+    assert result.remote == f"file://{bare}"
+    clone = tmp_path / "clone"
+    _git("clone", "-q", str(bare), str(clone))
+    assert _files(clone) == _files(out)
+
+
+class _AuthGitServer(http.server.BaseHTTPRequestHandler):
+    """git's smart HTTP protocol (the real ``git http-backend``) behind HTTP Basic auth."""
+
+    root: Path
+    username: str
+    password: str
+    attempts: list[str]
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass  # keep the test output clean
+
+    def _serve(self) -> None:
+        expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        given = self.headers.get("Authorization", "")
+        self.attempts.append(given)
+        if given != f"Basic {expected}":
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="space"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path, _, query = self.path.partition("?")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "REMOTE_USER": self.username,  # http-backend allows receive-pack to a known user
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+        }
+        output = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, timeout=60
+        ).stdout
+        head, _, payload = output.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+@pytest.fixture
+def http_remote(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """A bare repository served over HTTP with Basic auth: (URL without credentials, attempts)."""
+    root = tmp_path / "srv"
+    _bare_repo(root / "space.git")
+    attempts: list[str] = []
+    handler = type(
+        "Handler",
+        (_AuthGitServer,),
+        {"root": root, "username": "deployer", "password": FAKE_HF_TOKEN, "attempts": attempts},
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/space.git", attempts
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _repo_with_commit(path: Path) -> str:
+    _git("init", "-q", "-b", "main", str(path))
+    (path / "app.txt").write_text("deployed\n", encoding="utf-8")
+    _git("add", "app.txt", cwd=path)
+    _git("-c", "user.name=t", "-c", "user.email=t@t.invalid", "commit", "-q", "-m", "x", cwd=path)
+    return _git("rev-parse", "HEAD", cwd=path)
+
+
+def test_run_git_authenticates_over_http_from_env_never_argv(
+    tmp_path: Path, http_remote: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, attempts = http_remote
+    work = tmp_path / "work"
+    commit = _repo_with_commit(work)
+    recorder = _ArgvRecorder(monkeypatch)
+    credentials = pd.GitCredentials("deployer", FAKE_HF_TOKEN)
+
+    pd.run_git(["push", "-q", url, "HEAD:refs/heads/main"], work, credentials=credentials)
+    heads = pd.run_git(["ls-remote", "--heads", url], work, credentials=credentials).stdout
+
+    assert f"{commit}\trefs/heads/main" in heads
+    assert _git("rev-parse", "main", cwd=tmp_path / "srv" / "space.git") == commit
+    expected = base64.b64encode(f"deployer:{FAKE_HF_TOKEN}".encode()).decode()
+    assert f"Basic {expected}" in attempts  # the askpass answer reached the server
+    recorder.assert_never_in_argv(FAKE_HF_TOKEN)
+    # subprocess.run is wrapped for everyone: the server's http-backend runs are recorded too.
+    clients = [env for env in recorder.envs if env.get("GIT_ASKPASS")]
+    assert len(clients) == 2
+    assert all(env[pd.ASKPASS_PASSWORD_ENV] == FAKE_HF_TOKEN for env in clients)
+
+
+def test_run_git_wrong_token_fails_without_printing_it(
+    tmp_path: Path, http_remote: tuple[str, list[str]]
+) -> None:
+    url, _ = http_remote
+    wrong = "hf_" + "wrongWrongWrongWrongWrongWrong1234"
+
+    with pytest.raises(pd.DeploymentError, match="git ls-remote failed") as caught:
+        pd.run_git(["ls-remote", url], tmp_path, credentials=pd.GitCredentials("deployer", wrong))
+    assert wrong not in str(caught.value)
+
+
+def test_cli_space_token_reaches_git_only_through_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # huggingface.co is rewritten (git's url.insteadOf, from the environment) to a port that
+    # refuses at once: the real command line runs, no network is needed, and the push fails.
+    monkeypatch.setenv("HF_TOKEN", FAKE_HF_TOKEN)
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "url.http://127.0.0.1:9/.insteadOf")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "https://huggingface.co/")
+    recorder = _ArgvRecorder(monkeypatch)
+
+    code = pd.main(["--out", str(tmp_path / "space"), "--space", "owner/name"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "push to https://huggingface.co/spaces/owner/name failed" in captured.err
+    recorder.assert_never_in_argv(FAKE_HF_TOKEN)
+    git_envs = [env for env in recorder.envs if env.get("GIT_ASKPASS")]
+    assert git_envs and all(env[pd.ASKPASS_PASSWORD_ENV] == FAKE_HF_TOKEN for env in git_envs)
+    assert FAKE_HF_TOKEN not in captured.out + captured.err
+
+
+def test_cli_push_url_with_token_warns_and_keeps_it_out_of_output(tmp_path: Path) -> None:
+    secret = "s3cret-token-value-123"
+    bare = _bare_repo(tmp_path / "space.git")
+
+    result = _run_cli("--out", str(tmp_path / "space"), "--push", f"file://u:{secret}@{bare}")
+
+    assert result.returncode == 0, result.stderr
+    assert "warning: the --push URL holds a password or token" in result.stderr
+    assert f"to file://{bare} (main)" in result.stdout
+    assert secret not in result.stdout + result.stderr
