@@ -18,6 +18,21 @@ from fakescope.errors import ConfigError
 ENV_PREFIX = "FAKESCOPE_"
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 RUNTIMES = ("auto", "torch", "openvino")
+# Megabytes as Streamlit counts them for uploads. Its uploader (in the browser) refuses a file
+# over max_upload_size x 10**6 bytes (x 1024**2 when the browser runs on Windows); its server
+# refuses one over server.maxUploadSize x 1024**2 bytes. ``Settings.max_file_bytes`` is the one
+# limit; these turn it into Streamlit's units (see ``megabytes_covering``).
+BROWSER_MEGABYTE = 1_000_000
+SERVER_MEGABYTE = 1024 * 1024
+
+
+def megabytes_covering(count: int, megabyte: int) -> int:
+    """The fewest whole megabytes of ``megabyte`` bytes that hold ``count`` bytes (at least 1).
+
+    Used to set Streamlit's upload limits from ``Settings.max_file_bytes``, so no file the package
+    accepts is refused before it reaches the package.
+    """
+    return max(1, -(-int(count) // int(megabyte)))
 
 
 def _default_registry_dir() -> Path:
@@ -57,9 +72,22 @@ class Settings:
         threshold: fake probability at or above which an image is called fake (FAKESCOPE_THRESHOLD).
         uncertain_band: total width of the band around the threshold that is called uncertain
             (FAKESCOPE_UNCERTAIN_BAND); 0 disables it.
-        max_file_bytes: largest accepted upload (FAKESCOPE_MAX_FILE_MB, in megabytes).
+        max_file_bytes: largest accepted upload (FAKESCOPE_MAX_FILE_MB, in megabytes of 10**6
+            bytes, as the uploader counts them).
         max_pixels: largest accepted width x height (FAKESCOPE_MAX_PIXELS).
         min_side: smallest accepted width or height in pixels (FAKESCOPE_MIN_SIDE).
+        max_jpeg_scans: most scans (SOS markers) a JPEG may have (FAKESCOPE_MAX_JPEG_SCANS).
+            Every scan makes the decoder pass over all the image's blocks again, so the count,
+            not the file size, bounds the work: real progressive JPEGs have about 10 scans,
+            while 3000 empty scans in 300 KB take over 20 s to decode.
+        max_batch_pixels: decoded pixels one batch of a ``predict`` call may hold at once
+            (FAKESCOPE_MAX_BATCH_PIXELS); images past it wait for the batch's earlier ones.
+        max_inflight_pixels: decoded pixels all batches of the process may hold at once
+            (FAKESCOPE_MAX_INFLIGHT_PIXELS); an image that cannot get room within
+            ``pixel_wait_seconds`` is refused with reason ``busy``. An image larger than a
+            budget is decoded alone, when nothing else holds that budget.
+        pixel_wait_seconds: how long an image waits for room in the pixel budgets
+            (FAKESCOPE_PIXEL_WAIT_SECONDS).
         label_map: explicit model label -> ``fake``/``real`` map (FAKESCOPE_LABEL_MAP, JSON object
             or ``Label=fake,Other=real``); None means the built-in names.
         precision: ``auto``, ``fp32``, ``bf16`` or ``int8`` (FAKESCOPE_PRECISION).
@@ -83,9 +111,15 @@ class Settings:
     database_url: str | None = None
     threshold: float = 0.5
     uncertain_band: float = 0.2
-    max_file_bytes: int = 20 * 1024 * 1024
+    # 20 MB as browsers and Streamlit's uploader count them (10**6 bytes): one limit, equal to
+    # the dashboard uploader's to the byte (see BROWSER_MEGABYTE).
+    max_file_bytes: int = 20 * BROWSER_MEGABYTE
     max_pixels: int = 40_000_000
     min_side: int = 32
+    max_jpeg_scans: int = 100
+    max_batch_pixels: int = 40_000_000
+    max_inflight_pixels: int = 80_000_000
+    pixel_wait_seconds: float = 30.0
     label_map: Mapping[str, str] | None = None
     precision: str = "auto"
     runtime: str = "auto"
@@ -105,6 +139,15 @@ class Settings:
             raise ConfigError(f"uncertain_band must be in [0, 1), got {self.uncertain_band}")
         if self.max_file_bytes <= 0 or self.max_pixels <= 0 or self.min_side <= 0:
             raise ConfigError("size limits (max file size, max pixels, min side) must be positive")
+        if self.max_jpeg_scans <= 0 or self.max_batch_pixels <= 0 or self.max_inflight_pixels <= 0:
+            raise ConfigError(
+                "decode limits (max JPEG scans, max batch pixels, max in-flight pixels) must be "
+                "positive"
+            )
+        if not 0.0 <= self.pixel_wait_seconds <= 3600.0:
+            raise ConfigError(
+                f"pixel_wait_seconds must be between 0 and 3600, got {self.pixel_wait_seconds}"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
@@ -175,14 +218,21 @@ class Settings:
             kwargs["admin_token"] = value
         if (value := text("LABEL_MAP")) is not None:
             kwargs["label_map"] = parse_label_map(value)
-        for name, attr in (("THRESHOLD", "threshold"), ("UNCERTAIN_BAND", "uncertain_band")):
+        for name, attr in (
+            ("THRESHOLD", "threshold"),
+            ("UNCERTAIN_BAND", "uncertain_band"),
+            ("PIXEL_WAIT_SECONDS", "pixel_wait_seconds"),
+        ):
             if (parsed := number(name, float)) is not None:
                 kwargs[attr] = parsed
         if (parsed := number("MAX_FILE_MB", float)) is not None:
-            kwargs["max_file_bytes"] = int(parsed * 1024 * 1024)
+            kwargs["max_file_bytes"] = int(parsed * BROWSER_MEGABYTE)
         for name, attr in (
             ("MAX_PIXELS", "max_pixels"),
             ("MIN_SIDE", "min_side"),
+            ("MAX_JPEG_SCANS", "max_jpeg_scans"),
+            ("MAX_BATCH_PIXELS", "max_batch_pixels"),
+            ("MAX_INFLIGHT_PIXELS", "max_inflight_pixels"),
             ("BATCH_SIZE", "batch_size"),
             ("THREADS", "num_threads"),
             ("RETENTION_ROWS", "retention_max_rows"),

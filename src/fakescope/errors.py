@@ -5,6 +5,7 @@ Exception tree::
     FakeScopeError
     ├── ConfigError          a FAKESCOPE_* setting has a value that cannot be used
     ├── InvalidImageError    an input is not an image FakeScope can judge (carries a short `reason`)
+    ├── InvalidArgumentError a function got an argument it cannot use (also a ValueError)
     ├── ModelLoadError       a model source cannot be loaded (names the source and the reason)
     ├── RegistryError        a registry operation cannot be done (unknown version, no active one)
     ├── StoreError           the prediction log cannot be read or written
@@ -28,13 +29,19 @@ class InvalidImageError(FakeScopeError):
 
     Attributes:
         reason: a short machine-friendly code (``empty``, ``too_large``, ``too_many_pixels``,
-            ``truncated``, ``corrupt``, ``unsupported_type``, ``too_small``, ``unreadable``),
+            ``truncated``, ``corrupt``, ``unsupported_type``, ``too_small``, ``unreadable``,
+            ``too_complex`` (decoding would take unbounded work), ``busy`` (no room in the
+            decoded-pixel memory budget in time)),
             stored in the prediction log next to rejected uploads.
     """
 
     def __init__(self, message: str, reason: str = "invalid") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class InvalidArgumentError(FakeScopeError, ValueError):
+    """A function argument has a value it cannot use (the message names the allowed ones)."""
 
 
 class ModelLoadError(FakeScopeError):

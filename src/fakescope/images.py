@@ -6,7 +6,19 @@ Every input goes through :func:`load_image`, which
 2. detects the format from the content (magic bytes), never from a file name,
 3. opens the header only and checks the pixel count and the minimum side *before* decoding, so a
    decompression bomb (a header that claims 100000x100000) is rejected without allocating,
-4. decodes the first frame, applies the EXIF orientation and converts any colour mode to RGB.
+4. bounds the decoder's work before decoding, from the file's structure (JPEG scans and
+   segments, PNG chunks, GIF blocks, BMP run-length data, TIFF strips): no accepted file makes a
+   decoder loop for seconds,
+5. decodes the first frame in one fresh, complete load (any decoder failure, in the header, the
+   EXIF block or the pixels, rejects the file), applies the EXIF orientation and converts any
+   colour mode to RGB.
+
+PNG text and ICC chunks are dropped before decoding (their CRC is still checked): FakeScope
+uses neither, and Pillow refuses compressed ones over 1 MB, which would reject valid files.
+
+Callers that hold many decoded images at once (:class:`fakescope.predictor.Predictor`) pass a
+``reserve`` callback, which :class:`PixelBudget` uses to bound the decoded pixels in flight per
+batch and per process.
 
 Anything that is not an image FakeScope can judge raises :class:`InvalidImageError` with a short
 ``reason`` code and a message that says what was wrong and what is accepted. Pillow's own guards
@@ -18,21 +30,28 @@ between a reference profile and recent traffic (:data:`FEATURE_NAMES`).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import logging
 import os
 import re
 import stat
+import struct
+import threading
+import time
 import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps
+from PIL import ExifTags, Image, ImageFile
 
-from fakescope.config import Settings
-from fakescope.errors import InvalidImageError
+from fakescope.config import BROWSER_MEGABYTE, Settings
+from fakescope.errors import ConfigError, InvalidImageError
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +84,42 @@ _HIGH_DEPTH_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 _ORIENTATION_TAG = int(ExifTags.Base.Orientation)
 # EXIF orientations 5-8 rotate by 90 degrees, so the displayed width is the stored height.
 _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# Work bounds, checked on the file's structure before any pixel is decoded. Pillow parses these
+# structures in Python, at about 1-3 us per element, so each bound keeps that loop well under
+# 0.2 s while staying far above what real files contain:
+# - JPEG segments before the pixel data (APPn, COM, DQT, DHT...): real files have under 30; a
+#   20 MB file of empty COM markers takes Pillow 5 s to walk.
+_MAX_JPEG_SEGMENTS = 1000
+# - PNG chunks: libpng keeps at most 1000 ancillary chunks; IDAT chunks of 8 KB (libpng's size)
+#   make 2,560 chunks for 20 MB. One million empty tEXt chunks take Pillow 2.3 s.
+_MAX_PNG_CHUNKS = 65_536
+# - GIF extension blocks and sub-blocks before the first image: real files have a handful.
+_MAX_GIF_BLOCKS = 65_536
+# - TIFF strips or tiles of the first page: Pillow makes one Python tile per uncompressed strip.
+_MAX_TIFF_SEGMENTS = 65_536
+# - BMP run-length data is decoded by a Python loop at ~6 MB/s; real RLE BMPs are small.
+_MAX_BMP_RLE_BYTES = 2 * 1024 * 1024
+# PNG chunks FakeScope never uses: dropped before decoding (their CRC is still checked). Pillow
+# refuses compressed text and ICC profiles that inflate past 1 MB (PngImagePlugin.MAX_TEXT_CHUNK)
+# and would reject a valid file as corrupt; dropping them also skips inflating them.
+_PNG_DROPPED_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt", b"iCCP"})
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A JPEG marker: 0xFF (plus fill bytes) then a code that is not stuffing (00), a restart
+# marker (D0-D7) or another fill byte. Found with a regex so that entropy-coded data, which can be
+# almost all 0xFF 0x00, is skipped in C, not byte by byte in Python.
+_JPEG_MARKER = re.compile(rb"\xff+([^\x00\xd0-\xd7\xff])")
+# Markers without a length field.
+_JPEG_STANDALONE = frozenset({0x01, 0xD8})
 _LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's "L"
 
 # The IJG (libjpeg) luminance table of the JPEG standard (Annex K), in natural (row-major) order,
@@ -228,15 +283,15 @@ def _as_text(head: bytes) -> str | None:
 def _human_bytes(count: int) -> str:
     if count < 1024:
         return f"{count} bytes"
-    if count < 1024 * 1024:
+    if count < BROWSER_MEGABYTE:
         return f"{count / 1024:.1f} KB"
-    return f"{count / (1024 * 1024):.1f} MB"
+    return f"{count / BROWSER_MEGABYTE:.1f} MB"
 
 
 def _accepted(settings: Settings) -> str:
     """The sentence every rejection ends with: what is accepted."""
     formats = ", ".join(_DISPLAY_NAMES[f] for f in ACCEPTED_FORMATS[:-1])
-    limit_mb = f"{settings.max_file_bytes / (1024 * 1024):g} MB"
+    limit_mb = f"{settings.max_file_bytes / BROWSER_MEGABYTE:g} MB"
     return (
         f"Accepted: {formats} or {_DISPLAY_NAMES[ACCEPTED_FORMATS[-1]]} images (first frame of an "
         f"animation), up to {limit_mb} and {settings.max_pixels:,} pixels, "
@@ -286,7 +341,7 @@ def _read_stream(stream: BinaryIO, settings: Settings) -> bytes:
     """The bytes of a file-like object (e.g. an upload), never more than the limit + 1."""
     try:
         data = stream.read(settings.max_file_bytes + 1)
-    except (OSError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - any object with read() may be given
         raise _reject(f"Cannot read the upload: {error}.", "unreadable", settings) from None
     if not isinstance(data, (bytes, bytearray)):
         raise _reject(
@@ -391,24 +446,199 @@ def _bomb_error(error: Image.DecompressionBombError, settings: Settings) -> Exce
     )
 
 
+def _too_complex(message: str, settings: Settings) -> InvalidImageError:
+    return _reject(message, "too_complex", settings)
+
+
+def _walk_jpeg(data: bytes, settings: Settings) -> None:
+    """Count a JPEG's scans and header segments from its markers (no decoding).
+
+    Each scan (SOS) makes libjpeg pass over every block of the image again, so a progressive
+    file of a few hundred KB with thousands of tiny scans decodes for minutes.
+    """
+    scans = segments = 0
+    pos = 2  # after SOI
+    end = len(data)
+    while pos < end:
+        match = _JPEG_MARKER.search(data, pos)
+        if match is None:
+            return  # ends without EOI: the decoder says truncated
+        code = match.group(1)[0]
+        pos = match.end()
+        if code == 0xD9:  # EOI: later bytes (MPO pictures, trailers) are never decoded
+            return
+        if code in _JPEG_STANDALONE:
+            continue
+        if pos + 2 > end:
+            return
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if code == 0xDA:
+            scans += 1
+            if scans > settings.max_jpeg_scans:
+                raise _too_complex(
+                    f"The JPEG has more than {settings.max_jpeg_scans} scans (the limit, "
+                    "FAKESCOPE_MAX_JPEG_SCANS): each scan makes the decoder go over the whole "
+                    "image again, so decoding it would take unbounded time. Real progressive "
+                    "JPEGs have about 10; re-save it as a baseline JPEG.",
+                    settings,
+                )
+        else:
+            segments += 1
+            if segments > _MAX_JPEG_SEGMENTS:
+                raise _too_complex(
+                    f"The JPEG has more than {_MAX_JPEG_SEGMENTS:,} metadata segments (real "
+                    "photos have under 30), too many to parse.",
+                    settings,
+                )
+        # A scan's entropy-coded data follows its header; the next marker search skips it.
+        pos += length
+
+
+def _walk_png(data: bytes, settings: Settings) -> bytes:
+    """Check a PNG's chunk count and CRCs; return it without its text and ICC chunks."""
+    pos = len(_PNG_SIGNATURE)
+    end = len(data)
+    kept: list[memoryview] = [memoryview(data)[:pos]]
+    view = memoryview(data)
+    dropped = False
+    chunks = 0
+    while pos + 8 <= end:
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        stop = pos + 12 + length
+        if stop > end:
+            break  # cut short: left to the decoder, which reports it as truncated
+        chunks += 1
+        if chunks > _MAX_PNG_CHUNKS:
+            raise _too_complex(
+                f"The PNG has more than {_MAX_PNG_CHUNKS:,} chunks (real files have a few "
+                "thousand at most), too many to parse.",
+                settings,
+            )
+        crc = int.from_bytes(data[stop - 4 : stop], "big")
+        if zlib.crc32(view[pos + 4 : stop - 4]) != crc:
+            shown = kind.decode("latin-1") if kind.isalpha() else repr(kind)
+            raise _reject(
+                f"The PNG data is corrupt and cannot be decoded (the {shown} chunk fails its "
+                "CRC check).",
+                "corrupt",
+                settings,
+            )
+        if kind in _PNG_DROPPED_CHUNKS:
+            dropped = True
+        else:
+            kept.append(view[pos:stop])
+        pos = stop
+        if kind == b"IEND":
+            break
+    if not dropped:
+        return data
+    kept.append(view[pos:])
+    return b"".join(kept)
+
+
+def _walk_gif(data: bytes, settings: Settings) -> None:
+    """Bound the blocks Pillow walks in Python before the first frame's pixels."""
+    if len(data) < 13:
+        return
+    pos = 13
+    if data[10] & 0x80:  # global colour table
+        pos += 3 << ((data[10] & 0x07) + 1)
+    blocks = 0
+    end = len(data)
+    while pos < end:
+        introducer = data[pos]
+        if introducer != 0x21:  # an image descriptor, the trailer or junk: the decoder decides
+            return
+        pos += 2  # introducer and label
+        while pos < end:
+            size = data[pos]
+            pos += 1 + size
+            blocks += 1
+            if blocks > _MAX_GIF_BLOCKS:
+                raise _too_complex(
+                    f"The GIF has more than {_MAX_GIF_BLOCKS:,} extension blocks before its "
+                    "first frame (real files have a handful), too many to parse.",
+                    settings,
+                )
+            if size == 0:
+                break
+
+
+def _check_bmp(data: bytes, settings: Settings) -> None:
+    """Bound run-length-encoded BMP data, which Pillow decodes in a Python loop."""
+    if len(data) < 34 or int.from_bytes(data[14:18], "little") < 40:
+        return
+    compression = int.from_bytes(data[30:34], "little")
+    offset = int.from_bytes(data[10:14], "little")
+    if compression in (1, 2) and len(data) - offset > _MAX_BMP_RLE_BYTES:
+        raise _too_complex(
+            f"The BMP holds more than {_human_bytes(_MAX_BMP_RLE_BYTES)} of run-length-encoded "
+            "data, which decodes too slowly; save it as PNG.",
+            settings,
+        )
+
+
+def _check_structure(data: bytes, fmt: str, settings: Settings) -> bytes:
+    """Bound the decoder's work from the file's structure; return the bytes to decode."""
+    if fmt == "JPEG":
+        _walk_jpeg(data, settings)
+    elif fmt == "PNG":
+        return _walk_png(data, settings)
+    elif fmt == "GIF":
+        _walk_gif(data, settings)
+    elif fmt == "BMP":
+        _check_bmp(data, settings)
+    return data
+
+
+def _check_tiff_segments(image: Image.Image, settings: Settings) -> None:
+    """Bound the strips/tiles of an opened TIFF page (one Python tile each in Pillow)."""
+    tags = getattr(image, "tag_v2", None)
+    if tags is None:
+        return
+    count = 0
+    for tag in (273, 324):  # StripOffsets, TileOffsets
+        value = tags.get(tag)
+        count += len(value) if isinstance(value, (tuple, list)) else int(value is not None)
+    if count > _MAX_TIFF_SEGMENTS:
+        raise _too_complex(
+            f"The TIFF page is split into {count:,} strips or tiles, more than the limit of "
+            f"{_MAX_TIFF_SEGMENTS:,}.",
+            settings,
+        )
+
+
+def _require_pillow_guards() -> None:
+    """Refuse to decode when other code turned off Pillow's truncation check.
+
+    With ``ImageFile.LOAD_TRUNCATED_IMAGES`` set, a cut or corrupt file loads without an error
+    (the missing pixels grey), and FakeScope would score half an image.
+    """
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise ConfigError(
+            "PIL.ImageFile.LOAD_TRUNCATED_IMAGES is True in this process, so truncated images "
+            "would decode without an error; FakeScope needs it False (its default)."
+        )
+
+
 def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation (1..8) of an image; 1 when absent or unreadable."""
+    """The EXIF orientation (1..8) of an image; 1 when absent or out of range.
+
+    Raises whatever Pillow raises for an EXIF block it cannot parse: the caller rejects the
+    file as corrupt (a broken block can also mean Pillow stopped part way through the file).
+    """
     try:
         value = image.getexif().get(_ORIENTATION_TAG, 1)
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not reject a good image
-        logger.debug("unreadable EXIF data; orientation ignored", exc_info=True)
-        return 1
+    except Exception as error:  # noqa: BLE001 - re-raised with what failed, for the message
+        raise ValueError(f"its EXIF block cannot be read: {error}") from error
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def _apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
-    if orientation == 1:
-        return image
-    try:
-        return ImageOps.exif_transpose(image)
-    except Exception:  # noqa: BLE001 - same as above: keep the pixels as stored
-        logger.debug("EXIF orientation could not be applied", exc_info=True)
-        return image
+    """The image turned upright. A plain transpose: the EXIF block is not rewritten (Pillow's
+    ``exif_transpose`` re-serialises it, which can fail on odd blocks), and not needed."""
+    method = _TRANSPOSES.get(orientation)
+    return image if method is None else image.transpose(method)
 
 
 def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
@@ -416,26 +646,33 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
 
     Pillow's own conversion clips these to 0..255 (a 16-bit photo turns white), so values are
     scaled: I;16 by 1/257 (65535 -> 255); I by its apparent range (0..255 as is, 0..65535 like
-    16-bit, anything else stretched min..max); F as 0..1 when it fits there, else clipped 0..255.
+    16-bit, anything else stretched min..max, a constant to mid-grey); F as 0..1 when it fits
+    there, else clipped 0..255. NaN and infinities count as 0. float32, in place: a 40 MP image
+    needs 160 MB, not the 1 GB of float64 copies.
     """
-    values = np.asarray(image).astype(np.float64)
-    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    values = np.array(image, dtype=np.float32)
+    np.nan_to_num(values, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if image.mode.startswith("I;16"):
-        scaled = values / 257.0
+        values *= np.float32(1 / 257)
     elif image.mode == "I":
         if low >= 0 and high <= 255:
-            scaled = values
+            pass
         elif low >= 0 and high <= 65535:
-            scaled = values / 257.0
+            values *= np.float32(1 / 257)
+        elif high > low:
+            values -= np.float32(low)
+            values *= np.float32(255.0 / (high - low))
         else:
-            scaled = (values - low) * (255.0 / (high - low))
+            # One value outside 0..65535: no range to stretch; mid-grey, what a stretch of a
+            # vanishing range tends to (and never a division by zero).
+            values.fill(128.0)
     elif low >= 0 and high <= 1.0:
-        scaled = values * 255.0
-    else:
-        scaled = values
-    gray = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-    return Image.fromarray(np.repeat(gray[:, :, None], 3, axis=2))
+        values *= np.float32(255.0)
+    np.clip(values, 0, 255, out=values)
+    gray = np.rint(values).astype(np.uint8)
+    del values
+    return Image.fromarray(gray, "L").convert("RGB")
 
 
 def _to_rgb(image: Image.Image, settings: Settings) -> Image.Image:
@@ -466,9 +703,21 @@ def _to_rgb(image: Image.Image, settings: Settings) -> Image.Image:
 
 
 def _decode(
-    data: bytes, fmt: str, settings: Settings, draft_size: tuple[int, int] | None
+    data: bytes,
+    fmt: str,
+    settings: Settings,
+    draft_size: tuple[int, int] | None,
+    reserve: Callable[[int], None] | None,
 ) -> tuple[Image.Image, int, int, float | None]:
-    """Decode validated bytes -> (RGB image, original width, original height, JPEG quality)."""
+    """Decode validated bytes -> (RGB image, original width, original height, JPEG quality).
+
+    One fresh ``Image.open`` and one ``load()``: any exception, from the header, the EXIF block
+    or the pixels, rejects the file. (A second ``load()`` after a failed one returns the
+    half-decoded pixels without raising, which is how ``getexif()`` on a PNG, loading it
+    internally, once let a corrupt file through.)
+    """
+    _require_pillow_guards()
+    data = _check_structure(data, fmt, settings)
     # Pillow reports odd input through warnings (corrupt EXIF, DecompressionBombWarning). They are
     # recorded here so they never escape to the caller: the pixel limit is checked below by us,
     # and a warning is no reason to reject an image Pillow decodes. (catch_warnings swaps the
@@ -481,50 +730,77 @@ def _decode(
             raise _bomb_error(error, settings) from None
         except Exception as error:  # noqa: BLE001 - hostile bytes can raise anything in a decoder
             raise _decode_error(data, fmt, error, settings) from None
-        orientation = _orientation(image)
-        width, height = image.size
-        if orientation in _SWAPPING_ORIENTATIONS:
-            width, height = height, width
-        # Only the header has been read so far: nothing is allocated for the pixels yet.
-        _check_dimensions(width, height, settings)
-        quality = estimate_jpeg_quality(image) if fmt == "JPEG" else None
-        if draft_size is not None and fmt == "JPEG":
-            target = draft_size
+        with image:
+            width, height = image.size
+            # Only the header has been read so far: nothing is allocated for the pixels yet.
+            # (Width x height and the shorter side do not change with the EXIF orientation.)
+            _check_dimensions(width, height, settings)
+            if fmt == "TIFF":
+                _check_tiff_segments(image, settings)
+            orientation = 1
+            try:
+                if fmt == "JPEG":
+                    # A JPEG's EXIF is in its header (APP1): reading it loads no pixels, and the
+                    # draft size below must know the orientation before the decode starts.
+                    orientation = _orientation(image)
+                    if draft_size is not None:
+                        target = draft_size
+                        if orientation in _SWAPPING_ORIENTATIONS:
+                            target = (draft_size[1], draft_size[0])  # the stored layout
+                        image.draft("RGB", (max(1, int(target[0])), max(1, int(target[1]))))
+                if reserve is not None:
+                    reserve(image.width * image.height)  # may wait for room, or refuse
+                image.load()  # first frame only: later GIF/WebP frames and TIFF pages stay unread
+                if image.im is None or getattr(image, "tile", None):
+                    raise OSError("the decoder stopped before the end of the image")
+                if fmt != "JPEG":
+                    # Other formats may keep EXIF after the pixels (PNG eXIf): read it only now.
+                    orientation = _orientation(image)
+            except InvalidImageError:
+                raise
+            except Image.DecompressionBombError as error:
+                raise _bomb_error(error, settings) from None
+            except Exception as error:  # noqa: BLE001 - see above
+                raise _decode_error(data, fmt, error, settings) from None
             if orientation in _SWAPPING_ORIENTATIONS:
-                target = (draft_size[1], draft_size[0])  # the decoder sees the stored layout
-            image.draft("RGB", (max(1, int(target[0])), max(1, int(target[1]))))
-        try:
-            image.load()  # first frame only: later GIF/WebP frames and TIFF pages stay unread
-        except Image.DecompressionBombError as error:
-            raise _bomb_error(error, settings) from None
-        except Exception as error:  # noqa: BLE001 - see above
-            raise _decode_error(data, fmt, error, settings) from None
-        rgb = _to_rgb(_apply_orientation(image, orientation), settings)
-        if rgb is image and getattr(image, "fp", None) is not None:
-            # Multi-frame files keep their data open for seek(); the result must not hold it.
-            rgb = image.copy()
-            image.close()
+                width, height = height, width
+            quality = estimate_jpeg_quality(image) if fmt == "JPEG" else None
+            rgb = _to_rgb(_apply_orientation(image, orientation), settings)
+            if rgb is image:
+                # The result must not keep the file's data and decoder alive (multi-frame files
+                # hold them for seek(); WebP holds its canvas), and closing ``image`` below
+                # releases them: a new Image on the same pixel core takes over, no copy.
+                rgb = image._new(image.im)
     for warning in caught:
         logger.debug("Pillow warning while decoding %s: %s", fmt, warning.message)
     return rgb, width, height, quality
 
 
-def _load_pil(image: Image.Image, settings: Settings, name: str | None) -> LoadedImage:
+def _load_pil(
+    image: Image.Image,
+    settings: Settings,
+    name: str | None,
+    reserve: Callable[[int], None] | None,
+) -> LoadedImage:
     """Validate and convert an image the caller already holds (never modifying it)."""
     fmt = image.format if image.format in ACCEPTED_FORMATS else None
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        orientation = _orientation(image)
-        width, height = image.size
-        if orientation in _SWAPPING_ORIENTATIONS:
-            width, height = height, width
-        _check_dimensions(width, height, settings)
         try:
+            width, height = image.size
+            _check_dimensions(width, height, settings)
+            if reserve is not None:
+                reserve(width * height)
             image.load()  # a lazily opened file may still fail here
+            orientation = _orientation(image)
+            quality = estimate_jpeg_quality(image) if fmt == "JPEG" else None
+            rgb = _to_rgb(_apply_orientation(image, orientation), settings)
+        except InvalidImageError:
+            raise
         except Exception as error:  # noqa: BLE001 - anything a decoder raises, as for bytes
             raise _decode_error(None, fmt, error, settings) from None
-        quality = estimate_jpeg_quality(image) if fmt == "JPEG" else None
-        rgb = _to_rgb(_apply_orientation(image, orientation), settings)
+    if orientation in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
     if rgb is image:
         rgb = image.copy()  # the caller may change its image later; ours must not change
     # A canonical encoding (input mode, size, RGB bytes): the same pixels give the same hash.
@@ -544,51 +820,71 @@ def _load_pil(image: Image.Image, settings: Settings, name: str | None) -> Loade
     )
 
 
+def _accepted_sources() -> str:
+    return (
+        "give encoded image bytes (bytes, bytearray or memoryview), a file path (str or "
+        "os.PathLike), a binary file-like object with read(), or a PIL image"
+    )
+
+
 def load_image(
     source: bytes | str | os.PathLike | Image.Image | BinaryIO,
     settings: Settings | None = None,
     *,
     name: str | None = None,
     draft_size: tuple[int, int] | None = None,
+    reserve: Callable[[int], None] | None = None,
 ) -> LoadedImage:
     """Read, validate and decode one image.
 
     Args:
         source: the encoded bytes (also bytearray/memoryview), a path (str or os.PathLike), a
             binary file-like object (e.g. a Streamlit upload), or a PIL image.
-        settings: the limits (``max_file_bytes``, ``max_pixels``, ``min_side``); None means the
-            defaults of ``Settings()``; pass ``Settings.from_env()`` to honour FAKESCOPE_* vars.
+        settings: the limits (``max_file_bytes``, ``max_pixels``, ``min_side``,
+            ``max_jpeg_scans``); None means the defaults of ``Settings()``; pass
+            ``Settings.from_env()`` to honour FAKESCOPE_* vars.
         name: a file name to keep with the image; defaults to the path or the upload's name.
         draft_size: for JPEG input, let the decoder return a 1/2, 1/4 or 1/8 scale image that
             is still at least this (width, height); ``width``/``height`` stay the original's.
+        reserve: called with the number of pixels about to be decoded, after the header is
+            checked and before any pixel is decoded; it may block, or raise
+            InvalidImageError to refuse (see :class:`PixelBudget`).
 
     Returns:
         The RGB, EXIF-oriented image with its hash, format, original size and JPEG quality.
 
     Raises:
         InvalidImageError: with ``reason`` ``empty``, ``too_large``, ``too_many_pixels``,
-            ``truncated``, ``corrupt``, ``unsupported_type``, ``too_small`` or ``unreadable``;
-            the message says what was wrong and what is accepted.
+            ``truncated``, ``corrupt``, ``unsupported_type``, ``too_small``, ``too_complex``,
+            ``unreadable`` (or what ``reserve`` raises, e.g. ``busy``); the message says what
+            was wrong and what is accepted.
+        ConfigError: ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` was turned on by other code.
     """
     settings = settings if settings is not None else Settings()
     if isinstance(source, Image.Image):
-        return _load_pil(source, settings, name)
+        return _load_pil(source, settings, name, reserve)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         _check_byte_count(len(data), settings, what="The input")
     elif isinstance(source, (str, os.PathLike)):
+        try:
+            shown = os.fsdecode(os.fspath(source))
+        except (TypeError, ValueError) as error:  # a PathLike whose __fspath__ misbehaves
+            raise _reject(f"Cannot read the path given: {error}.", "unreadable", settings) from None
         data = _read_path(source, settings)
         if name is None:
-            name = os.fsdecode(os.fspath(source))
+            name = shown
     elif hasattr(source, "read"):
         data = _read_stream(source, settings)
         stream_name = getattr(source, "name", None)
         if name is None and isinstance(stream_name, str) and stream_name:
             name = stream_name
     else:
+        type_name = type(source).__name__
+        article = "an" if type_name[:1].lower() in "aeiou" else "a"
+        kind = "None" if source is None else f"{article} {type_name}"
         raise _reject(
-            f"Cannot load an image from a {type(source).__name__}: give bytes, a file path or "
-            "a PIL image.",
+            f"Cannot load an image from {kind}: {_accepted_sources()}.",
             "unsupported_type",
             settings,
         )
@@ -600,7 +896,7 @@ def load_image(
             "unsupported_type",
             settings,
         )
-    image, width, height, quality = _decode(data, fmt, settings, draft_size)
+    image, width, height, quality = _decode(data, fmt, settings, draft_size, reserve)
     return LoadedImage(
         image=image,
         sha256=hashlib.sha256(data).hexdigest(),
@@ -611,6 +907,133 @@ def load_image(
         jpeg_quality=quality,
         name=name,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Memory budget: decoded pixels in flight
+# --------------------------------------------------------------------------------------------
+
+
+class PixelBudget:
+    """Decoded pixels held at once, counted against a limit; thread-safe.
+
+    A decode asks for its pixel count (width x height from the header) before it starts and
+    gives it back when its full-size image is gone. A request that does not fit waits, up to a
+    timeout, for others to give back; a request larger than the whole limit still runs once
+    nothing else is held, so every image that passes ``max_pixels`` can be decoded.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._held = 0
+
+    @property
+    def held(self) -> int:
+        """Pixels held right now."""
+        with self._condition:
+            return self._held
+
+    def acquire(self, pixels: int, limit: int, timeout: float) -> bool:
+        """Hold ``pixels`` once ``held + pixels <= limit`` (or nothing is held).
+
+        Returns:
+            True when held; False when ``timeout`` seconds passed without room.
+        """
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._held > 0 and self._held + pixels > limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._condition.wait(remaining)
+            self._held += pixels
+            return True
+
+    def release(self, pixels: int) -> None:
+        """Give back ``pixels`` held by :meth:`acquire`."""
+        with self._condition:
+            self._held -= pixels
+            self._condition.notify_all()
+
+
+# After an image this large, freed memory is handed back to the system (see below).
+_TRIM_AFTER_PIXELS = 4_000_000
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _return_freed_memory() -> None:
+    """Give freed heap memory back to the system (glibc only).
+
+    A decode's large buffers are freed at once, but glibc keeps them in the arena of the thread
+    that freed them (one per preprocessing thread), so the process's RSS would stay at the sum
+    of the threads' largest images rather than what is in use. ``malloc_trim(0)`` releases the
+    free pages of every arena; it takes well under a millisecond.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+# Every decode of the process that runs through a Predictor counts here (all threads, all
+# dashboard sessions).
+PROCESS_PIXELS = PixelBudget()
+
+
+class BatchPixels:
+    """The pixel budgets of one batch: its own (``max_batch_pixels``) and the process's
+    (``max_inflight_pixels``, shared by every batch)."""
+
+    def __init__(self, settings: Settings, process: PixelBudget | None = None) -> None:
+        self.settings = settings
+        self.batch = PixelBudget()
+        self.process = process if process is not None else PROCESS_PIXELS
+
+    @contextmanager
+    def hold(self) -> Iterator[Callable[[int], None]]:
+        """A ``reserve`` callback for :func:`load_image`; what it reserved is given back on
+        exit (once the decoded image is no longer needed).
+
+        The callback raises InvalidImageError ``busy`` when the process budget has no room
+        within ``settings.pixel_wait_seconds``.
+        """
+        held: list[int] = []
+        settings = self.settings
+
+        def reserve(pixels: int) -> None:
+            wait = settings.pixel_wait_seconds
+            if not self.batch.acquire(pixels, settings.max_batch_pixels, wait):
+                raise self._busy(pixels, "this batch's", settings.max_batch_pixels)
+            if not self.process.acquire(pixels, settings.max_inflight_pixels, wait):
+                self.batch.release(pixels)
+                raise self._busy(pixels, "the server's", settings.max_inflight_pixels)
+            held.append(pixels)
+
+        try:
+            yield reserve
+        finally:
+            for pixels in held:
+                self.process.release(pixels)
+                self.batch.release(pixels)
+            if sum(held) >= _TRIM_AFTER_PIXELS:
+                _return_freed_memory()
+
+    def _busy(self, pixels: int, whose: str, limit: int) -> InvalidImageError:
+        return _reject(
+            f"The image ({pixels:,} pixels to decode) waited "
+            f"{self.settings.pixel_wait_seconds:g} s for room in {whose} memory budget of "
+            f"{limit:,} decoded pixels at once, which other images are using: try again in a "
+            "moment, or send fewer or smaller images at once.",
+            "busy",
+            self.settings,
+        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,14 +38,16 @@ from fakescope.acceleration import (
     read_cpu_info,
 )
 from fakescope.config import Settings
-from fakescope.errors import ConfigError, InvalidImageError
-from fakescope.images import LoadedImage, compute_features, load_image
+from fakescope.errors import ConfigError, InvalidArgumentError, InvalidImageError
+from fakescope.images import BatchPixels, LoadedImage, compute_features, load_image
 from fakescope.model import LoadedModel, ModelInfo
 from fakescope.openvino_runtime import CompiledGraph, GraphError, prepare_graph
 from fakescope.preprocess import image_to_inputs
 from fakescope.verdicts import Prediction, Rejection, verdict_for
 
-ImageInput = Union[bytes, bytearray, str, os.PathLike, Image.Image, LoadedImage]
+ImageInput = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image, LoadedImage]
+# Inputs that are one image although Python can iterate them (bytes, a path string, a file).
+_SINGLE_INPUTS = (bytes, bytearray, memoryview, str, os.PathLike, Image.Image, LoadedImage)
 Outcome = Union[Prediction, Rejection]
 logger = logging.getLogger(__name__)
 # JPEG draft decoding keeps at least this multiple of the model's input size (see _draft_size).
@@ -54,10 +56,12 @@ DRAFT_FACTOR = 2
 
 @dataclass
 class _Prepared:
-    """One decoded image on its way through the batch."""
+    """One decoded image on its way through the batch: its model inputs, never its full-size
+    pixels (a batch of large images would otherwise hold them all until the forward pass)."""
 
     index: int
-    loaded: LoadedImage
+    sha256: str
+    name: str | None
     inputs: np.ndarray  # (n_inputs, 3, H, W)
     features: dict[str, float | None]
     prep_seconds: float
@@ -235,7 +239,9 @@ class Predictor:
         """Score images in batches of ``settings.batch_size``.
 
         Args:
-            inputs: one input or an iterable of bytes, paths, PIL images or LoadedImages.
+            inputs: one input or an iterable of bytes, paths, binary file-like objects, PIL
+                images or LoadedImages. Anything else (a number, None, an array) is a bad
+                input with reason ``unsupported_type``, like a file that is not an image.
             errors: ``raise`` raises InvalidImageError on the first bad input; ``return`` puts a
                 :class:`Rejection` in that input's place and scores the rest.
             with_features: compute drift features for each image (a few ms each).
@@ -243,20 +249,39 @@ class Predictor:
 
         Returns:
             One :class:`Prediction` (or :class:`Rejection`) per input, in input order.
+
+        Raises:
+            InvalidImageError: a bad input, with ``errors="raise"``.
+            InvalidArgumentError: ``errors`` or ``names`` is not usable.
+
+        Decoded pixels are bounded per batch (``settings.max_batch_pixels``; later images of
+        the batch wait) and per process (``settings.max_inflight_pixels``; an image that finds
+        no room within ``settings.pixel_wait_seconds`` is refused with reason ``busy``).
         """
+        if errors not in ("raise", "return"):
+            raise InvalidArgumentError(f"errors must be 'raise' or 'return', got {errors!r}")
         items = _as_list(inputs)
         if names is not None and len(names) != len(items):
-            raise ValueError("names must have one entry per input")
+            raise InvalidArgumentError(
+                f"names must have one entry per input: {len(names)} names for {len(items)} inputs"
+            )
         outcomes: list[Any] = [None] * len(items)
         size = self.settings.batch_size
         for start in range(0, len(items), size):
             indexes = range(start, min(start + size, len(items)))
+            budget = BatchPixels(self.settings)
             jobs = [
-                (i, items[i], names[i] if names is not None else _name_of(items[i]), with_features)
+                (
+                    i,
+                    items[i],
+                    names[i] if names is not None else _name_of(items[i]),
+                    with_features,
+                    budget,
+                )
                 for i in indexes
             ]
             batch: list[_Prepared] = []
-            for (index, item, name, _), prepared in zip(jobs, self._prepare_all(jobs)):
+            for (index, item, name, *_), prepared in zip(jobs, self._prepare_all(jobs)):
                 if isinstance(prepared, _Prepared):
                     batch.append(prepared)
                     continue
@@ -321,20 +346,36 @@ class Predictor:
     # -- internals --------------------------------------------------------------------------
 
     def _prepare(
-        self, index: int, item: ImageInput, name: str | None, with_features: bool
+        self,
+        index: int,
+        item: ImageInput,
+        name: str | None,
+        with_features: bool,
+        budget: BatchPixels | None = None,
     ) -> _Prepared:
         start = time.perf_counter()
-        loaded = (
-            item
-            if isinstance(item, LoadedImage)
-            else load_image(item, self.settings, name=name, draft_size=self._draft_size())
-        )
-        inputs = self.preprocess(loaded.image)
-        features = compute_features(loaded) if with_features else {}
-        return _Prepared(index, loaded, inputs, features, time.perf_counter() - start)
+        budget = budget if budget is not None else BatchPixels(self.settings)
+        # The decoded pixels count against the budgets until only the model inputs are left.
+        with budget.hold() as reserve:
+            loaded = (
+                item
+                if isinstance(item, LoadedImage)
+                else load_image(
+                    item,
+                    self.settings,
+                    name=name,
+                    draft_size=self._draft_size(),
+                    reserve=reserve,
+                )
+            )
+            inputs = self.preprocess(loaded.image)
+            features = compute_features(loaded) if with_features else {}
+            sha256, shown_name = loaded.sha256, loaded.name
+            del loaded  # the full-size pixels go before their budget is given back
+        return _Prepared(index, sha256, shown_name, inputs, features, time.perf_counter() - start)
 
     def _prepare_all(
-        self, jobs: list[tuple[int, ImageInput, str | None, bool]]
+        self, jobs: list[tuple[int, ImageInput, str | None, bool, BatchPixels]]
     ) -> list[_Prepared | InvalidImageError]:
         """Decode, preprocess and describe a batch's inputs, on all cores.
 
@@ -344,7 +385,9 @@ class Predictor:
         640x480 image alone, 15 % of a batch of 16 through ViT-B/16 in bf16).
         """
 
-        def run(job: tuple[int, ImageInput, str | None, bool]) -> _Prepared | InvalidImageError:
+        def run(
+            job: tuple[int, ImageInput, str | None, bool, BatchPixels],
+        ) -> _Prepared | InvalidImageError:
             try:
                 return self._prepare(*job)
             except InvalidImageError as exc:
@@ -394,15 +437,19 @@ class Predictor:
                 model_name=info.name,
                 model_version=info.version,
                 latency_ms=latency * 1000.0,
-                sha256=prepared.loaded.sha256,
+                sha256=prepared.sha256,
                 features=prepared.features,
-                name=prepared.loaded.name,
+                name=prepared.name,
             )
 
 
 def _as_list(inputs: ImageInput | Iterable[ImageInput]) -> list[ImageInput]:
-    if isinstance(inputs, (bytes, bytearray, str, os.PathLike, Image.Image, LoadedImage)):
-        return [inputs]
+    """The inputs as a list; one image (or one thing that is not an iterable of images, such
+    as 5 or None, refused later with a clear reason) makes a list of one."""
+    if isinstance(inputs, _SINGLE_INPUTS) or hasattr(inputs, "read"):
+        return [inputs]  # a file object iterates over lines, which are not images
+    if isinstance(inputs, np.ndarray) or not isinstance(inputs, Iterable):
+        return [inputs]  # type: ignore[list-item]
     return list(inputs)
 
 
@@ -415,6 +462,6 @@ def _name_of(item: ImageInput) -> str | None:
 
 
 def _sha_of(item: ImageInput) -> str | None:
-    if isinstance(item, (bytes, bytearray)):
+    if isinstance(item, (bytes, bytearray, memoryview)):
         return hashlib.sha256(item).hexdigest()
     return None

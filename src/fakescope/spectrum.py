@@ -73,13 +73,18 @@ def _luma(image: Image.Image | np.ndarray) -> np.ndarray:
     )
 
 
-def _central_crop(luma: np.ndarray, max_side: int) -> np.ndarray:
-    """The largest central square of at most ``max_side`` pixels, with an even side."""
-    height, width = luma.shape
+def _central_square(height: int, width: int, max_side: int) -> tuple[int, int, int]:
+    """(top, left, side) of the largest central square of at most ``max_side`` pixels, with an
+    even side (an even side puts the Nyquist frequency exactly on the first row/column)."""
     side = min(height, width, max_side)
-    side -= side % 2  # an even side puts the Nyquist frequency exactly on the first row/column
-    top, left = (height - side) // 2, (width - side) // 2
-    return luma[top : top + side, left : left + side]
+    side -= side % 2
+    return (height - side) // 2, (width - side) // 2, side
+
+
+def _central_box(width: int, height: int, max_side: int) -> tuple[int, int, int, int]:
+    """:func:`_central_square` as a PIL crop box (left, top, right, bottom)."""
+    top, left, side = _central_square(height, width, max_side)
+    return left, top, left + side, top + side
 
 
 def _highpass(luma: np.ndarray) -> np.ndarray:
@@ -113,6 +118,15 @@ def fourier_magnitude(
     """
     if max_side < _MIN_SIDE:
         raise ValueError(f"max_side must be at least {_MIN_SIDE}, got {max_side}")
+    if isinstance(image, Image.Image):
+        # Crop before converting: float64 luma of a whole 36 MP photo would take 288 MB (and its
+        # RGB float copy 864 MB) for a crop of at most max_side squared. Same pixels either way.
+        image = image.crop(_central_box(image.width, image.height, max_side))
+    else:
+        image = np.asarray(image)
+        if image.ndim >= 2:  # other shapes are refused by _luma with a clear message
+            top, left, side = _central_square(image.shape[0], image.shape[1], max_side)
+            image = image[top : top + side, left : left + side]
     luma = _luma(image)
     if min(luma.shape) < _MIN_SIDE:
         raise InvalidImageError(
@@ -120,8 +134,7 @@ def fourier_magnitude(
             f"{_MIN_SIDE} px on each side",
             reason="too_small",
         )
-    crop = _central_crop(luma, max_side)
-    signal = _highpass(crop) if highpass else crop
+    signal = _highpass(luma) if highpass else luma
     signal = signal - signal.mean()
     # A Hann window stops the jump between opposite borders from drawing a bright cross.
     window = np.outer(np.hanning(signal.shape[0]), np.hanning(signal.shape[1]))

@@ -14,7 +14,7 @@ def test_settings_defaults_are_usable() -> None:
     settings = Settings.from_env({})
     assert settings.threshold == 0.5
     assert settings.uncertain_band == 0.2
-    assert settings.max_file_bytes == 20 * 1024 * 1024
+    assert settings.max_file_bytes == 20_000_000
     assert settings.min_side == 32
     assert settings.model_source is None
     assert settings.resolved_database_url.startswith("sqlite:///")
@@ -42,7 +42,7 @@ def test_settings_read_every_variable(tmp_path: Path) -> None:
     assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'data' / 'predictions.db'}"
     assert settings.threshold == 0.7
     assert settings.uncertain_band == 0.0
-    assert settings.max_file_bytes == int(1.5 * 1024 * 1024)
+    assert settings.max_file_bytes == 1_500_000
     assert settings.max_pixels == 1_000_000
     assert settings.min_side == 64
     assert settings.label_map == {"LABEL_0": "real", "LABEL_1": "fake"}

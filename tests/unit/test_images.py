@@ -10,6 +10,8 @@ import hashlib
 import io
 import os
 import struct
+import threading
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -19,11 +21,13 @@ import pytest
 from PIL import Image, ImageFile
 
 from fakescope.config import Settings
-from fakescope.errors import FakeScopeError, InvalidImageError
+from fakescope.errors import ConfigError, FakeScopeError, InvalidImageError
 from fakescope.images import (
     ACCEPTED_FORMATS,
     FEATURE_NAMES,
+    BatchPixels,
     LoadedImage,
+    PixelBudget,
     compute_features,
     detect_format,
     estimate_jpeg_quality,
@@ -81,7 +85,7 @@ def assert_rejected(
     message = str(error)
     assert ACCEPTED_SENTENCE in message
     limits = settings or Settings()
-    assert f"{limits.max_file_bytes / (1024 * 1024):g} MB" in message
+    assert f"{limits.max_file_bytes / 1_000_000:g} MB" in message
     assert f"{limits.max_pixels:,} pixels" in message
     assert f"at least {limits.min_side} px" in message
     return error
@@ -470,7 +474,7 @@ def test_load_image_rejects_bytes_over_the_size_limit(photo: Image.Image) -> Non
 def test_load_image_checks_a_path_size_before_reading(tmp_path: Path) -> None:
     path = tmp_path / "huge.jpg"
     with open(path, "wb") as handle:
-        handle.truncate(30 * 1024 * 1024)  # sparse: 30 MB of size, no disk used
+        handle.truncate(30_000_000)  # sparse: 30 MB of size, no disk used
 
     # The exact size in the message comes from the file size: the file was not read.
     assert_rejected(path, "too_large", r"huge\.jpg' is too large \(30\.0 MB; the limit is 20\.0 MB")
@@ -582,7 +586,9 @@ def test_load_image_rejects_random_bytes() -> None:
 
 
 def test_load_image_rejects_an_unsupported_source_type() -> None:
-    assert_rejected(12345, "unsupported_type", r"from a int: give bytes, a file path or a PIL")
+    assert_rejected(
+        12345, "unsupported_type", r"from an int: give encoded image bytes .* or a PIL image"
+    )
 
 
 def test_load_image_rejects_images_below_the_minimum_side() -> None:
@@ -776,3 +782,284 @@ def test_compute_features_handles_a_one_pixel_image() -> None:
     assert features["sharpness"] == 0.0
     assert features["high_freq_energy"] == 0.0
     assert features["brightness"] == pytest.approx(200 / 255)
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input (issue 9): each class fixed at its root
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [-7, 0, 70_000, 1_000_000, -(2**31)])
+def test_load_image_constant_32_bit_tiff_converts_without_dividing_by_zero(value: int) -> None:
+    data = encode(Image.fromarray(np.full((64, 64), value, np.int32)), "TIFF")
+
+    loaded = load_image(data)
+
+    assert loaded.image.mode == "RGB"
+    assert len(np.unique(np.asarray(loaded.image).reshape(-1, 3), axis=0)) == 1
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        Image.fromarray(np.full((64, 64), -5, np.int32)),
+        Image.fromarray(np.full((64, 64), 10**7, np.int32)),
+        Image.new("I;16", (64, 64), 300),
+        Image.new("F", (64, 64), 7.5),
+        Image.fromarray(np.full((64, 64), np.nan, np.float32)),
+    ],
+    ids=["I-negative", "I-large", "I;16", "F", "F-nan"],
+)
+def test_load_image_constant_high_depth_pil_images_convert(image: Image.Image) -> None:
+    loaded = load_image(image)
+
+    assert loaded.image.mode == "RGB" and loaded.image.size == (64, 64)
+
+
+def test_load_image_rejects_png_whose_pixel_data_is_random_bytes() -> None:
+    # Pillow's getexif() loads a PNG and fails half way; a second load() then returned the
+    # half-decoded pixels without raising, and the file got a verdict.
+    ihdr = struct.pack(">IIBBBBB", 64, 64, 8, 2, 0, 0, 0)
+    idat = np.random.default_rng(0).bytes(2000)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+    assert_rejected(data, "corrupt", r"PNG data is corrupt")
+
+
+def test_load_image_rejects_png_with_unreadable_exif_block(photo: Image.Image) -> None:
+    png = encode(photo, "PNG")
+    data = png[:-12] + png_chunk(b"eXIf", b"ZZ" + bytes(60)) + png[-12:]
+
+    assert_rejected(data, "corrupt", r"EXIF block cannot be read")
+
+
+@pytest.mark.parametrize("kind", [b"IHDR", b"IDAT", b"tEXt"])
+def test_load_image_rejects_png_chunks_with_a_bad_crc(photo: Image.Image, kind: bytes) -> None:
+    png = encode(photo, "PNG")
+    if kind == b"tEXt":
+        png = png[:33] + png_chunk(b"tEXt", b"k\x00v") + png[33:]
+    at = png.index(kind)
+    end = at + 4 + int.from_bytes(png[at - 4 : at], "big")
+    data = png[:end] + bytes(4) + png[end + 4 :]
+
+    assert_rejected(data, "corrupt", kind.decode() + r" chunk fails its CRC check")
+
+
+def test_load_image_refuses_to_decode_when_truncated_images_are_allowed(
+    monkeypatch: pytest.MonkeyPatch, photo: Image.Image
+) -> None:
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+
+    with pytest.raises(ConfigError, match="LOAD_TRUNCATED_IMAGES"):
+        load_image(encode(photo, "PNG")[:-200])
+
+
+def progressive_with_scans(width: int, height: int, extra: int) -> bytes:
+    from hostile_corpus import progressive_jpeg_with_scans
+
+    return progressive_jpeg_with_scans(width, height, extra)
+
+
+def test_load_image_refuses_jpeg_with_thousands_of_scans_without_decoding() -> None:
+    data = progressive_with_scans(4000, 4000, 3000)  # ~20 s of decoding before the limit
+    start = time.process_time()
+
+    assert_rejected(data, "too_complex", r"more than 100 scans .*FAKESCOPE_MAX_JPEG_SCANS")
+    assert time.process_time() - start < 0.5
+
+
+def test_load_image_scan_limit_comes_from_settings(photo: Image.Image) -> None:
+    progressive = encode(photo, "JPEG", progressive=True)  # libjpeg writes 10 scans in colour
+
+    assert load_image(progressive).format == "JPEG"
+    assert_rejected(progressive, "too_complex", "more than 9 scans", Settings(max_jpeg_scans=9))
+    assert load_image(progressive, Settings(max_jpeg_scans=10)).format == "JPEG"
+
+
+def test_load_image_refuses_jpeg_with_thousands_of_header_segments(photo: Image.Image) -> None:
+    jpeg = encode(photo, "JPEG")
+    data = jpeg[:2] + b"\xff\xfe\x00\x02" * 1001 + jpeg[2:]
+
+    assert_rejected(data, "too_complex", "metadata segments")
+    assert load_image(jpeg[:2] + b"\xff\xfe\x00\x02" * 900 + jpeg[2:]).format == "JPEG"
+
+
+def test_load_image_refuses_png_with_too_many_chunks(photo: Image.Image) -> None:
+    png = encode(photo, "PNG")
+    data = png[:33] + png_chunk(b"tEXt", b"k\x00v") * 65_537 + png[33:]
+
+    assert_rejected(data, "too_complex", "more than 65,536 chunks")
+
+
+def test_load_image_refuses_gif_with_too_many_blocks_before_the_first_frame(
+    photo: Image.Image,
+) -> None:
+    gif = encode(photo.convert("P"), "GIF")
+    start = 13 + (3 << ((gif[10] & 0x07) + 1))
+    data = gif[:start] + b"\x21\xfe" + b"\x01A" * 70_000 + b"\x00" + gif[start:]
+
+    assert_rejected(data, "too_complex", "extension blocks")
+
+
+def test_load_image_refuses_large_run_length_bmp() -> None:
+    from hostile_corpus import bmp_rle8
+
+    assert load_image(bmp_rle8(64, 64, 8)).format == "BMP"
+    assert_rejected(bmp_rle8(1500, 1500, 1000), "too_complex", "run-length")
+
+
+def test_load_image_refuses_tiff_with_too_many_strips() -> None:
+    from hostile_corpus import _tiff_many_strips
+
+    assert_rejected(_tiff_many_strips(70_000), "too_complex", "70,000 strips")
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"lorem ipsum " * 200_000)),
+        png_chunk(b"iTXt", b"C\x00\x01\x00en\x00C\x00" + zlib.compress(b"x" * 3_000_000)),
+        png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(bytes(range(256)) * 8000)),
+        png_chunk(b"tEXt", b"Comment\x00" + b"y" * 2_000_000),
+    ],
+    ids=["zTXt", "iTXt", "iCCP", "tEXt"],
+)
+def test_load_image_accepts_png_with_metadata_chunks_over_1_mb(
+    photo: Image.Image, chunk: bytes
+) -> None:
+    png = encode(photo, "PNG")
+    loaded = load_image(png[:33] + chunk + png[33:])
+
+    assert np.array_equal(np.asarray(loaded.image), np.asarray(photo))
+    assert loaded.sha256 == hashlib.sha256(png[:33] + chunk + png[33:]).hexdigest()
+
+
+def test_load_image_exif_orientation_out_of_range_is_ignored() -> None:
+    loaded = load_image(oriented_jpeg(80, 48, orientation=9))
+
+    assert loaded.image.size == (80, 48)
+
+
+@pytest.mark.parametrize("source", [5, None, 3.2, object(), [b"x"], np.zeros((8, 8))])
+def test_load_image_refuses_objects_that_are_not_images_and_says_what_is_accepted(
+    source: object,
+) -> None:
+    error = assert_rejected(source, "unsupported_type", r"Cannot load an image from")
+
+    assert "a file path" in str(error) and "a PIL image" in str(error)
+
+
+def test_load_image_reserve_gets_the_decoded_pixel_count_before_decoding() -> None:
+    data = encode(make_photo(1600, 1200), "JPEG")
+    asked: list[int] = []
+
+    load_image(data, reserve=asked.append)
+    load_image(data, draft_size=(224, 224), reserve=asked.append)
+
+    assert asked == [1600 * 1200, 400 * 300]  # the draft decode is counted at its own size
+
+
+def test_load_image_reserve_can_refuse_before_any_pixel_is_decoded() -> None:
+    def refuse(pixels: int) -> None:
+        raise InvalidImageError("no room", reason="busy")
+
+    with pytest.raises(InvalidImageError) as caught:
+        load_image(encode(make_photo(), "PNG"), reserve=refuse)
+    assert caught.value.reason == "busy"
+
+
+# --------------------------------------------------------------------------------------------
+# Pixel budgets
+# --------------------------------------------------------------------------------------------
+
+
+def test_pixel_budget_waits_for_room_and_times_out() -> None:
+    budget = PixelBudget()
+    assert budget.acquire(60, limit=100, timeout=0)
+    start = time.monotonic()
+
+    assert not budget.acquire(50, limit=100, timeout=0.2)
+    assert time.monotonic() - start >= 0.2
+    threading.Timer(0.1, budget.release, args=(60,)).start()
+    assert budget.acquire(50, limit=100, timeout=5)
+    assert budget.held == 50
+
+
+def test_pixel_budget_lets_an_image_larger_than_the_limit_run_alone() -> None:
+    budget = PixelBudget()
+
+    assert budget.acquire(500, limit=100, timeout=0)
+    assert not budget.acquire(1, limit=100, timeout=0)
+    budget.release(500)
+    assert budget.held == 0
+
+
+def test_batch_pixels_refuses_with_reason_busy_when_the_process_budget_stays_full() -> None:
+    process = PixelBudget()
+    settings = Settings(max_inflight_pixels=100, max_batch_pixels=100, pixel_wait_seconds=0.1)
+    process.acquire(90, limit=100, timeout=0)  # another batch holds most of the budget
+    batch = BatchPixels(settings, process)
+
+    with batch.hold() as reserve:
+        with pytest.raises(InvalidImageError, match="server's memory budget") as caught:
+            reserve(20)
+    assert caught.value.reason == "busy"
+    assert ACCEPTED_SENTENCE in str(caught.value)
+    assert process.held == 90 and batch.batch.held == 0
+
+
+def test_batch_pixels_gives_everything_back_on_exit_even_after_an_error() -> None:
+    process = PixelBudget()
+    batch = BatchPixels(Settings(max_batch_pixels=100, max_inflight_pixels=200), process)
+
+    with pytest.raises(RuntimeError):
+        with batch.hold() as reserve:
+            reserve(80)
+            assert process.held == 80
+            raise RuntimeError("decoding failed")
+    assert process.held == 0 and batch.batch.held == 0
+
+
+def test_batch_pixels_queue_a_batch_past_its_budget_and_all_images_finish() -> None:
+    process = PixelBudget()
+    settings = Settings(max_batch_pixels=100, max_inflight_pixels=1000, pixel_wait_seconds=5)
+    batch = BatchPixels(settings, process)
+    peak: list[int] = []
+
+    def work() -> None:
+        with batch.hold() as reserve:
+            reserve(60)
+            peak.append(batch.batch.held)
+            time.sleep(0.05)
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert len(peak) == 4 and max(peak) <= 100  # one 60-pixel image at a time
+    assert process.held == 0
+
+
+def test_settings_read_the_decode_limits_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "FAKESCOPE_MAX_JPEG_SCANS": "20",
+            "FAKESCOPE_MAX_BATCH_PIXELS": "1000",
+            "FAKESCOPE_MAX_INFLIGHT_PIXELS": "2000",
+            "FAKESCOPE_PIXEL_WAIT_SECONDS": "1.5",
+        }
+    )
+
+    assert (settings.max_jpeg_scans, settings.max_batch_pixels) == (20, 1000)
+    assert (settings.max_inflight_pixels, settings.pixel_wait_seconds) == (2000, 1.5)
+    with pytest.raises(ConfigError):
+        Settings(max_jpeg_scans=0)
+    with pytest.raises(ConfigError):
+        Settings(pixel_wait_seconds=float("nan"))
