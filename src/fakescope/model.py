@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,6 +203,51 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def files_sha256(folder: Path, names: Iterable[str] = REQUIRED_FILES) -> dict[str, str]:
+    """SHA-256 of each named file of a model folder (the registry's integrity manifest).
+
+    Raises:
+        ModelLoadError: a named file is missing or cannot be read.
+    """
+    manifest = {}
+    for name in names:
+        try:
+            manifest[name] = sha256_file(folder / name)
+        except OSError as exc:
+            raise ModelLoadError(f"cannot hash {name}: {exc.strerror or exc}") from None
+    return manifest
+
+
+def verify_files(folder: Path, expected: Mapping[str, str], *, label: str) -> None:
+    """Check a model folder's files against a manifest of SHA-256 digests.
+
+    Args:
+        folder: the folder holding the files.
+        expected: file name -> SHA-256 hex digest recorded when the model was registered.
+        label: what the folder is, for messages (``registry version v2``): no server paths.
+
+    Raises:
+        ModelLoadError: a file is missing, unreadable or differs; the message names the file.
+    """
+    for name, digest in sorted(expected.items()):
+        path = folder / name
+        if not path.is_file():
+            raise ModelLoadError(
+                f"{label}: {name} is missing (it was recorded at registration); restore it or "
+                "register the model again"
+            )
+        try:
+            actual = sha256_file(path)
+        except OSError as exc:
+            raise ModelLoadError(f"{label}: {name} cannot be read: {exc.strerror or exc}") from None
+        if actual != digest:
+            raise ModelLoadError(
+                f"{label}: {name} changed since registration (sha256 {actual[:12]}..., registered "
+                f"{digest[:12]}...); restore the file, or register the changed model as a new "
+                "version"
+            )
+
+
 def download_hub_model(source: ModelSource, cache_dir: Path | None = None) -> Path:
     """Fetch a pinned hub revision's model files (safetensors only); return the folder.
 
@@ -305,6 +350,7 @@ def load_model(
     version: str | None = None,
     limits: str = "",
     cache_dir: Path | None = None,
+    expected_sha256: Mapping[str, str] | None = None,
 ) -> LoadedModel:
     """Load a model from a folder or a pinned hub revision.
 
@@ -315,10 +361,13 @@ def load_model(
         name, version: override the name and version shown (the registry passes its own).
         limits: plain-language limits; defaults to the model's ``fakescope.limits`` if any.
         cache_dir: hub download cache (default: huggingface_hub's).
+        expected_sha256: file name -> SHA-256 the files must have (the registry's manifest);
+            checked before anything is read, so a changed config or preprocessor cannot load.
 
     Raises:
         ModelLoadError: missing folder or file, corrupt weights, unsupported architecture,
-            unmappable labels, or a hub source that cannot be fetched.
+            unmappable labels, a file that differs from ``expected_sha256``, or a hub source that
+            cannot be fetched.
     """
     parsed = parse_source(source)
     if parsed.kind == "hub":
@@ -326,6 +375,8 @@ def load_model(
     else:
         folder = parsed.path or Path(".")
     check_model_folder(folder)
+    if expected_sha256:
+        verify_files(folder, expected_sha256, label=f"model {name or parsed}")
     config_dict = _read_json(folder / "config.json", "model config")
     preprocessor_dict = _read_json(folder / "preprocessor_config.json", "preprocessor config")
     extra = config_dict.get("fakescope") or {}

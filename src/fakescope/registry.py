@@ -5,14 +5,22 @@ Layout::
     models/
       registry.json        {"active": "v2", "history": ["v1", "v2"]}  (replaced atomically)
       v1/
-        version.json       metadata: name, source, created_at, weights_sha256, metrics, ...
+        version.json       metadata: name, source, created_at, files_sha256, metrics, ...
         config.json  model.safetensors  preprocessor_config.json   (absent for hub entries)
         README.md  metrics.json  reference_profile.json            (when the model came with them)
 
 Why it is crash-safe: a version folder is written under a temporary name and renamed into place, and
 the active pointer is one small file replaced with ``os.replace`` (atomic on POSIX). A crash at any
 point leaves either the old pointer or the new one, never a half-written file. A lock file
-serialises writers (several app processes may share one registry).
+serialises writers (several app processes may share one registry); the next writer removes what an
+interrupted one left behind (``.registry.json.*`` temp files, ``.staging-*`` folders).
+
+Why it is guarded: every file is read through one checked path (size cap, UTF-8, JSON object,
+field types), version names must match ``v<number>`` and resolve inside the registry, and a local
+version loads only when ``config.json``, ``preprocessor_config.json`` and ``model.safetensors``
+still have the SHA-256 recorded at registration. Errors are one-line :class:`RegistryError` /
+:class:`ModelLoadError` messages that name files relative to the registry (``v2/metrics.json``),
+never server paths, so the dashboard can show them as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,15 +44,29 @@ from fakescope.model import (
     REQUIRED_FILES,
     LoadedModel,
     check_model_folder,
+    files_sha256,
     load_model,
     parse_source,
-    sha256_file,
+    verify_files,
 )
 
 POINTER_FILE = "registry.json"
 METADATA_FILE = "version.json"
+CARD_FILE = "README.md"
 # Files copied from a trained model folder into a version, when present.
-OPTIONAL_FILES = ("README.md", "metrics.json", "reference_profile.json")
+OPTIONAL_FILES = (CARD_FILE, "metrics.json", "reference_profile.json")
+JSON_FILES = ("metrics.json", "reference_profile.json")
+# The registry's own naming rule; anything else (paths, "..", absolute names) is refused.
+VERSION_NAME = re.compile(r"^v[0-9]{1,9}$")
+POINTER_EXAMPLE = '{"active": "v1", "history": ["v1"]}'
+# Size caps: these files are small; a huge one is damage or an attack, not data to parse.
+MAX_POINTER_BYTES = 1 << 20
+MAX_METADATA_BYTES = 1 << 20
+MAX_CARD_BYTES = 1 << 20
+MAX_JSON_BYTES = 32 << 20
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# Prefixes of what an interrupted write leaves in the registry folder.
+LEFTOVER_PREFIXES = (f".{POINTER_FILE}.", ".staging-")
 
 
 @dataclass(frozen=True)
@@ -59,6 +82,9 @@ class VersionInfo:
         metrics: summary metrics (from ``metrics.json`` at registration).
         input_mode: ``resize`` or ``crops`` (None when unknown, e.g. hub entries).
         notes: free text given at registration.
+        files_sha256: file name -> SHA-256 of every file the model is loaded from, checked on
+            load (empty for versions registered before the manifest: only the weights are
+            checked then).
         path: the version folder.
     """
 
@@ -70,6 +96,7 @@ class VersionInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     input_mode: str | None = None
     notes: str = ""
+    files_sha256: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
 
     @property
@@ -84,6 +111,59 @@ class VersionInfo:
         return data
 
 
+@dataclass(frozen=True)
+class RegistryState:
+    """Everything readable in a registry, plus one line per problem (never raises to build).
+
+    Attributes:
+        versions: readable versions, oldest first.
+        broken: version name -> why its metadata cannot be read.
+        active: the active version's name when ``registry.json`` names a valid one (it may be
+            missing or broken: see ``problems``), else None.
+        history: the valid entries of the activation history, oldest first.
+        problems: what is wrong with ``registry.json`` or the registry folder.
+    """
+
+    versions: list[VersionInfo]
+    broken: dict[str, str]
+    active: str | None
+    history: list[str]
+    problems: list[str]
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the readable versions."""
+        return [v.version for v in self.versions]
+
+    @property
+    def rollback_target(self) -> str | None:
+        """The version a rollback would re-activate, or None."""
+        plan = _rollback_plan(self.history, self.active, set(self.names))
+        return plan[-1] if plan else None
+
+
+@dataclass(frozen=True)
+class _Pointer:
+    """``registry.json`` as read: valid values, plus what was wrong with each part."""
+
+    active: str | None = None
+    history: tuple[str, ...] = ()
+    file_problem: str | None = None
+    active_problem: str | None = None
+    history_problem: str | None = None
+    is_folder: bool = False
+
+    @property
+    def problems(self) -> list[str]:
+        found = (self.file_problem, self.active_problem, self.history_problem)
+        return [p for p in found if p]
+
+
+def is_version_name(name: str) -> bool:
+    """Whether ``name`` follows the registry's naming rule (``v1``, ``v2``, ...; ``3`` means v3)."""
+    return bool(VERSION_NAME.match(_normalise(name)))
+
+
 class Registry:
     """A model registry in one folder (see the module docstring for the layout)."""
 
@@ -93,93 +173,177 @@ class Registry:
     # -- reading ----------------------------------------------------------------------------
 
     def versions(self) -> list[VersionInfo]:
-        """All versions, oldest first."""
-        if not self.root.is_dir():
-            return []
-        found = []
-        for entry in self.root.iterdir():
-            if entry.is_dir() and _version_number(entry.name) is not None:
-                if (entry / METADATA_FILE).is_file():
-                    found.append(self._read_version(entry))
-        return sorted(found, key=lambda v: _version_number(v.version) or 0)
+        """The readable versions, oldest first.
+
+        A version whose metadata cannot be read is left out (one damaged folder must not stop
+        drift reports or traffic runs about the others); :meth:`scan` says which and why, and
+        :meth:`get` raises the reason.
+        """
+        return self.scan().versions
+
+    def scan(self) -> RegistryState:
+        """What can be read, and one line for each thing that cannot; never raises.
+
+        The Models page and ``fakescope models list`` use this, so one broken version or a
+        damaged ``registry.json`` never hides the rest (nor the controls that repair them).
+        """
+        problems: list[str] = []
+        try:
+            names = self._version_names()
+        except RegistryError as exc:
+            names, problems = [], [str(exc)]
+        versions: list[VersionInfo] = []
+        broken: dict[str, str] = {}
+        for name in names:
+            try:
+                versions.append(self._read_version(self.root / name))
+            except RegistryError as exc:
+                broken[name] = str(exc)
+        pointer = self._read_pointer()
+        problems += pointer.problems
+        readable = {v.version for v in versions}
+        if pointer.active is not None and pointer.active not in readable:
+            why = "cannot be read" if pointer.active in broken else "does not exist"
+            problems.append(f"{POINTER_FILE}: the active version {pointer.active} {why}")
+        gone = sorted({h for h in pointer.history if h not in readable and h not in broken})
+        if gone:
+            problems.append(
+                f"{POINTER_FILE}: the history names versions that do not exist: {', '.join(gone)}"
+            )
+        return RegistryState(
+            versions=versions,
+            broken=broken,
+            active=pointer.active,
+            history=list(pointer.history),
+            problems=problems,
+        )
 
     def get(self, version: str) -> VersionInfo:
         """One version by name (``v3`` or ``3``).
 
         Raises:
-            RegistryError: no such version (the message lists the known ones).
+            RegistryError: not a version name, no such version (the message lists the known
+                ones), or its metadata cannot be read.
         """
-        name = _normalise(version)
+        name = self._checked_name(version)
         folder = self.root / name
-        if not (folder / METADATA_FILE).is_file():
-            known = ", ".join(v.version for v in self.versions()) or "none"
-            raise RegistryError(f"no version {version!r} in registry {self.root} (known: {known})")
+        if not folder.is_dir():
+            try:
+                known = ", ".join(self._version_names()) or "none"
+            except RegistryError:
+                known = "none"
+            raise RegistryError(f"no version {version!r} in the registry (known: {known})")
         return self._read_version(folder)
 
     def active_version(self) -> str | None:
-        """The active version's name, or None in an empty registry."""
-        return self._read_pointer().get("active")
+        """The active version's name, or None in an empty registry.
+
+        Raises:
+            RegistryError: ``registry.json`` cannot be read or its ``active`` is not a version
+                name (a bad ``history`` does not matter here: serving goes on).
+        """
+        pointer = self._read_pointer()
+        problem = pointer.file_problem or pointer.active_problem
+        if problem:
+            raise RegistryError(problem)
+        return pointer.active
 
     def active(self) -> VersionInfo:
         """The active version.
 
         Raises:
-            RegistryError: the registry has no active version.
+            RegistryError: the registry has no active version, or it cannot be read.
         """
         version = self.active_version()
         if version is None:
             raise RegistryError(
-                f"registry {self.root} has no active version: register a model "
+                "the registry has no active version: register a model "
                 "(fakescope models register DIR --activate) or set FAKESCOPE_MODEL"
             )
         return self.get(version)
 
     def history(self) -> list[str]:
-        """Versions that were active, oldest first; the last is the active one."""
-        return list(self._read_pointer().get("history", []))
+        """Versions that were active, oldest first; the last is the active one.
+
+        Raises:
+            RegistryError: ``registry.json`` or its ``history`` cannot be read.
+        """
+        pointer = self._read_pointer()
+        problem = pointer.file_problem or pointer.history_problem
+        if problem:
+            raise RegistryError(problem)
+        return list(pointer.history)
 
     def read_json(self, version: str, filename: str) -> dict[str, Any] | None:
-        """A JSON file stored with a version (``metrics.json``, ``reference_profile.json``)."""
-        path = self.get(version).path / filename  # type: ignore[operator]
-        if not path.is_file():
+        """A JSON file stored with a version (``metrics.json``, ``reference_profile.json``).
+
+        Returns:
+            The JSON object, or None when the version has no such file.
+
+        Raises:
+            RegistryError: unknown file name or version, or the file is not a JSON object in UTF-8.
+        """
+        if filename not in JSON_FILES:
+            raise RegistryError(f"{filename!r} is not a version file; expected one of {JSON_FILES}")
+        info = self.get(version)
+        path = info.path / filename  # type: ignore[operator]
+        if not path.exists():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        return _read_json_object(path, f"{info.version}/{filename}", MAX_JSON_BYTES)
 
     def model_card(self, version: str) -> str | None:
-        """The version's model card (``README.md``) text, if it has one."""
-        path = self.get(version).path / "README.md"  # type: ignore[operator]
-        return path.read_text(encoding="utf-8") if path.is_file() else None
+        """The version's model card (``README.md``) text, if it has one.
+
+        Raises:
+            RegistryError: unknown version, or the card is not UTF-8 text.
+        """
+        info = self.get(version)
+        path = info.path / CARD_FILE  # type: ignore[operator]
+        if not path.exists():
+            return None
+        return _read_text(path, f"{info.version}/{CARD_FILE}", MAX_CARD_BYTES)
 
     # -- loading ----------------------------------------------------------------------------
 
-    def load(self, version: str, settings: Settings | None = None) -> LoadedModel:
-        """Load one version's model, checking the weights' hash against the registry.
+    def verify(self, version: str) -> None:
+        """Check a local version's model files against the hashes recorded at registration.
 
         Raises:
             RegistryError: unknown version.
+            ModelLoadError: a file is missing or changed (the message names it).
+        """
+        info = self.get(version)
+        if not info.is_hub:
+            _verify_local(info)
+
+    def load(self, version: str, settings: Settings | None = None) -> LoadedModel:
+        """Load one version's model, checking every model file's hash against the registry.
+
+        Raises:
+            RegistryError: unknown version or unreadable metadata.
             ModelLoadError: the files are missing, changed since registration, or do not load.
         """
         settings = settings or Settings.from_env()
         info = self.get(version)
+        expected: dict[str, str] | None = None
         if info.is_hub:
             source: str | Path = info.source
+            # A hub version may carry a manifest of the pinned revision's files: check the download.
+            expected = info.files_sha256 or None
         else:
             source = info.path  # type: ignore[assignment]
-            weights = info.path / "model.safetensors"  # type: ignore[operator]
-            if weights.is_file() and info.weights_sha256:
-                actual = sha256_file(weights)
-                if actual != info.weights_sha256:
-                    raise ModelLoadError(
-                        f"registry version {info.version}: {weights} changed since registration "
-                        f"(sha256 {actual[:12]}..., registered {info.weights_sha256[:12]}...)"
-                    )
-        limits = _limits_from_card(self.model_card(info.version) or "")
+            _verify_local(info)
+        try:
+            card = self.model_card(info.version) or ""
+        except RegistryError:
+            card = ""  # a damaged card only loses the limits text; the Models page shows why
         return load_model(
             source,
             label_map=settings.label_map,
             name=info.name,
             version=info.version,
-            limits=limits,
+            limits=_limits_from_card(card),
+            expected_sha256=expected,
         )
 
     def load_active(self, settings: Settings | None = None) -> LoadedModel:
@@ -207,25 +371,30 @@ class Registry:
 
         Raises:
             ModelLoadError: the folder is not a loadable model (checked before anything is written).
+            RegistryError: its metrics.json is not a JSON object, or the registry cannot be written.
         """
         model_dir = Path(model_dir)
         check_model_folder(model_dir)
         loaded = load_model(model_dir)  # proves it loads before it enters the registry
-        metrics = _read_optional_json(model_dir / "metrics.json")
+        metrics = {}
+        if (model_dir / "metrics.json").exists():
+            metrics = _read_json_object(model_dir / "metrics.json", "metrics.json", MAX_JSON_BYTES)
 
         def write(staging: Path, version: str) -> VersionInfo:
             for filename in (*REQUIRED_FILES, *OPTIONAL_FILES):
                 if (model_dir / filename).is_file():
                     shutil.copy2(model_dir / filename, staging / filename)
+            manifest = files_sha256(staging)  # of the copies: what will be loaded
             return VersionInfo(
                 version=version,
                 name=name or loaded.info.name,
                 source="local",
                 created_at=_now(),
-                weights_sha256=sha256_file(staging / "model.safetensors"),
+                weights_sha256=manifest["model.safetensors"],
                 metrics=_summary(metrics),
                 input_mode=loaded.info.input_mode,
                 notes=notes,
+                files_sha256=manifest,
             )
 
         return self._add_version(write, activate)
@@ -238,15 +407,22 @@ class Registry:
         notes: str = "",
         activate: bool = False,
         reference_profile: str | Path | None = None,
+        files_sha256: dict[str, str] | None = None,
     ) -> VersionInfo:
         """Add a version that points to a hub model pinned to a revision (nothing is downloaded).
 
+        Args:
+            files_sha256: optional manifest (file name -> SHA-256) of the revision's model files;
+                when given, every download is checked against it before it loads.
+
         Raises:
             ModelLoadError: the source is not ``hf://owner/name@revision``.
+            RegistryError: a bad manifest, or the registry cannot be written.
         """
         parsed = parse_source(source)
         if parsed.kind != "hub":
             raise RegistryError(f"{source!r} is not a hub source; use register() for a folder")
+        manifest = _checked_manifest(files_sha256 or {}, "files_sha256")
 
         def write(staging: Path, version: str) -> VersionInfo:
             if reference_profile:
@@ -257,6 +433,7 @@ class Registry:
                 source=str(parsed),
                 created_at=_now(),
                 notes=notes,
+                files_sha256=manifest,
             )
 
         return self._add_version(write, activate)
@@ -264,8 +441,11 @@ class Registry:
     def promote(self, version: str) -> VersionInfo:
         """Make ``version`` the active one (atomic).
 
+        A damaged ``registry.json`` is rewritten here (its readable history kept), so promoting
+        is always the way out of a broken pointer.
+
         Raises:
-            RegistryError: unknown version.
+            RegistryError: unknown or unreadable version, or the pointer cannot be written.
         """
         info = self.get(version)
         with self._locked():
@@ -275,20 +455,24 @@ class Registry:
     def rollback(self) -> VersionInfo:
         """Make the previously active version active again (atomic).
 
+        History entries that are not readable versions are skipped (and dropped from the
+        rewritten pointer).
+
         Raises:
-            RegistryError: there is no earlier active version.
+            RegistryError: there is no earlier active version, or the pointer cannot be written.
         """
         with self._locked():
-            history = self.history()
-            if len(history) < 2:
+            pointer = self._read_pointer()
+            plan = _rollback_plan(list(pointer.history), pointer.active, self._readable(pointer))
+            if not plan:
+                shown = list(pointer.history) or "empty"
+                why = f" ({pointer.problems[0]})" if pointer.problems else ""
                 raise RegistryError(
-                    f"nothing to roll back to in {self.root}: history is {history or 'empty'}; "
+                    f"nothing to roll back to: the history is {shown}{why}; "
                     "promote a version instead"
                 )
-            previous = history[-2]
-            self.get(previous)  # it must still exist
-            self._write_pointer({"active": previous, "history": history[:-1]})
-        return self.get(previous)
+            self._write_pointer({"active": plan[-1], "history": plan})
+        return self.get(plan[-1])
 
     # -- internals --------------------------------------------------------------------------
 
@@ -302,60 +486,364 @@ class Registry:
         """
         with self._locked():
             version = self._next_version()
-            staging = _make_staging(self.root)
+            try:
+                staging = _make_staging(self.root)
+            except OSError as exc:
+                raise _write_error("a new version", exc) from None
             try:
                 info = write(staging, version)
                 _write_json(staging / METADATA_FILE, _metadata(info))
                 os.rename(staging, self.root / version)
-            except BaseException:
+            except BaseException as exc:
                 shutil.rmtree(staging, ignore_errors=True)
+                if isinstance(exc, OSError):
+                    raise _write_error(f"version {version}", exc) from None
                 raise
             if activate:
                 self._set_active(version)
         return self.get(version)
 
     def _set_active(self, version: str) -> None:
-        history = self.history()
+        history = self._writable_history(self._read_pointer())
         if not history or history[-1] != version:
             history.append(version)
         self._write_pointer({"active": version, "history": history})
 
-    def _read_pointer(self) -> dict[str, Any]:
+    def _writable_history(self, pointer: _Pointer) -> list[str]:
+        """The history a write keeps: readable versions only, the active one last."""
+        return _clean_history(list(pointer.history), pointer.active, self._readable(pointer))
+
+    def _readable(self, pointer: _Pointer) -> set[str]:
+        """Names of the versions whose metadata reads (the ones that may become active).
+
+        Raises:
+            RegistryError: ``registry.json`` is a folder, so no pointer can be written.
+        """
+        if pointer.is_folder:
+            raise RegistryError(pointer.file_problem or f"{POINTER_FILE} is a folder")
+        readable = set()
+        for name in self._version_names():
+            try:
+                readable.add(self._read_version(self.root / name).version)
+            except RegistryError:
+                pass  # a broken version cannot be activated, so it leaves the history
+        return readable
+
+    def _read_pointer(self) -> _Pointer:
+        """``registry.json``, checked part by part (see :class:`_Pointer`)."""
         path = self.root / POINTER_FILE
-        if not path.is_file():
-            return {}
+        if path.is_dir():
+            return _Pointer(
+                file_problem=f"{POINTER_FILE} is a folder; expected a JSON file like "
+                f"{POINTER_EXAMPLE} (remove the folder, then promote a version)",
+                is_folder=True,
+            )
+        if not path.exists():
+            return _Pointer()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RegistryError(f"registry pointer {path} is unreadable: {exc}") from None
-        return data if isinstance(data, dict) else {}
+            data = _read_json_object(path, POINTER_FILE, MAX_POINTER_BYTES, POINTER_EXAMPLE)
+        except RegistryError as exc:
+            return _Pointer(file_problem=f"{exc} (promote a version to rewrite it)")
+        active, active_problem = data.get("active"), None
+        if active is not None and not (isinstance(active, str) and VERSION_NAME.match(active)):
+            active_problem = (
+                f"{POINTER_FILE}: 'active' must be a version name such as \"v1\" or null, "
+                f"got {_shown(active)}"
+            )
+            active = None
+        raw_history = data.get("history", [])
+        history: list[str] = []
+        history_problem = None
+        if not isinstance(raw_history, list):
+            history_problem = (
+                f"{POINTER_FILE}: 'history' must be a list of version names, got "
+                f"{_shown(raw_history)}"
+            )
+        else:
+            history = [h for h in raw_history if isinstance(h, str) and VERSION_NAME.match(h)]
+            bad = [h for h in raw_history if not (isinstance(h, str) and VERSION_NAME.match(h))]
+            if bad:
+                history_problem = (
+                    f"{POINTER_FILE}: 'history' entries must be version names such as \"v1\"; "
+                    f"ignored {', '.join(_shown(h) for h in bad[:3])}"
+                    + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+                )
+        return _Pointer(
+            active=active,
+            history=tuple(history),
+            active_problem=active_problem,
+            history_problem=history_problem,
+        )
 
     def _write_pointer(self, data: dict[str, Any]) -> None:
-        _write_json(self.root / POINTER_FILE, data)
+        try:
+            _write_json(self.root / POINTER_FILE, data)
+        except OSError as exc:
+            raise _write_error(POINTER_FILE, exc) from None
+
+    def _version_names(self) -> list[str]:
+        """Names of the version folders (readable or not), oldest first.
+
+        Raises:
+            RegistryError: the registry folder cannot be listed.
+        """
+        if not self.root.exists():
+            return []
+        if not self.root.is_dir():
+            raise RegistryError("the registry path is not a folder; expected a folder of versions")
+        try:
+            entries = [e for e in self.root.iterdir() if VERSION_NAME.match(e.name) and e.is_dir()]
+        except OSError as exc:
+            raise RegistryError(f"the registry folder cannot be listed: {_reason(exc)}") from None
+        return sorted((e.name for e in entries), key=lambda n: _version_number(n) or 0)
 
     def _next_version(self) -> str:
-        numbers = [_version_number(v.version) or 0 for v in self.versions()]
+        # Folder names, not readable metadata: a broken version still holds its number.
+        numbers = [_version_number(name) or 0 for name in self._version_names()]
         return f"v{max(numbers, default=0) + 1}"
+
+    def _checked_name(self, version: str) -> str:
+        """``version`` normalised, refused unless it names a folder inside the registry."""
+        name = _normalise(version)
+        if not VERSION_NAME.match(name):
+            raise RegistryError(
+                f"{_shown(str(version))} is not a version name; expected v1, v2, ... "
+                "(a version is a folder inside the registry, never a path)"
+            )
+        folder = self.root / name
+        # A symlinked version folder could point anywhere: it must resolve inside the root.
+        if folder.is_symlink() or folder.resolve().parent != self.root.resolve():
+            raise RegistryError(f"version {name} resolves outside the registry; refused")
+        return name
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a+") as handle:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".lock", "a+")
+        except OSError as exc:
+            raise _write_error("the registry", exc) from None
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
+                _clean_leftovers(self.root)
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _read_version(self, folder: Path) -> VersionInfo:
-        path = folder / METADATA_FILE
+        name = self._checked_name(folder.name)
+        label = f"{name}/{METADATA_FILE}"
+        if not (folder / METADATA_FILE).exists():
+            raise RegistryError(f"{label} is missing; every version folder needs one")
+        data = _read_json_object(folder / METADATA_FILE, label, MAX_METADATA_BYTES)
+        return _version_from_metadata(data, name, label, folder)
+
+
+def _version_from_metadata(
+    data: dict[str, Any], name: str, label: str, folder: Path
+) -> VersionInfo:
+    """A VersionInfo from ``version.json``'s object, every field's type checked."""
+
+    def text(key: str, default: str | None = None, *, optional: bool = False) -> Any:
+        value = data.get(key, default)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise RegistryError(f"{label}: {key!r} must be a string, got {_shown(value)}")
+        return value
+
+    recorded = data.get("version", name)
+    if recorded != name:
+        raise RegistryError(f"{label}: 'version' is {_shown(recorded)}, expected {name!r}")
+    source = text("source")
+    if source != "local":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            known = {k: data[k] for k in VersionInfo.__dataclass_fields__ if k in data}
-            known.pop("path", None)
-            return VersionInfo(**known, path=folder)
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise RegistryError(f"registry metadata {path} is unreadable: {exc}") from None
+            parsed = parse_source(source)
+        except ModelLoadError as exc:
+            raise RegistryError(f"{label}: bad 'source': {exc}") from None
+        if parsed.kind != "hub":
+            raise RegistryError(
+                f"{label}: 'source' must be \"local\" or hf://owner/name@revision, got "
+                f"{_shown(source)} (a version never loads from a path outside the registry)"
+            )
+    weights = text("weights_sha256", optional=True)
+    if weights is not None and not _HEX64.match(weights):
+        raise RegistryError(f"{label}: 'weights_sha256' must be 64 hex digits")
+    manifest = data.get("files_sha256")
+    manifest = _checked_manifest({} if manifest is None else manifest, f"{label}: 'files_sha256'")
+    if weights and manifest.get("model.safetensors", weights) != weights:
+        raise RegistryError(
+            f"{label}: 'weights_sha256' and 'files_sha256' disagree about model.safetensors"
+        )
+    metrics = data.get("metrics")
+    metrics = {} if metrics is None else metrics
+    if not isinstance(metrics, dict):
+        raise RegistryError(f"{label}: 'metrics' must be a JSON object, got {_shown(metrics)}")
+    return VersionInfo(
+        version=name,
+        name=text("name", name),
+        source=source,
+        created_at=text("created_at", ""),
+        weights_sha256=weights,
+        metrics=metrics,
+        input_mode=text("input_mode", optional=True),
+        notes=text("notes", ""),
+        files_sha256=manifest,
+        path=folder,
+    )
+
+
+def _checked_manifest(manifest: Any, label: str) -> dict[str, str]:
+    """A file manifest: model file names only (never paths) -> 64 lowercase hex digits."""
+    if not isinstance(manifest, dict):
+        raise RegistryError(f"{label} must be a JSON object of file name -> sha256")
+    for key, digest in manifest.items():
+        if key not in REQUIRED_FILES:
+            raise RegistryError(f"{label}: {_shown(key)} is not one of {', '.join(REQUIRED_FILES)}")
+        if not isinstance(digest, str) or not _HEX64.match(digest):
+            raise RegistryError(f"{label}: the sha256 of {key} must be 64 hex digits")
+    return dict(manifest)
+
+
+def _verify_local(info: VersionInfo) -> None:
+    """Every model file present, each with its recorded hash (weights only for old versions)."""
+    label = f"registry version {info.version}"
+    folder = info.path
+    if folder is None:  # only a VersionInfo built by hand lacks one; never one read from disk
+        raise ModelLoadError(f"{label} has no folder to check")
+    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelLoadError(
+            f"{label} is missing {', '.join(missing)} (a version needs "
+            f"{', '.join(REQUIRED_FILES)}); restore the files or roll back"
+        )
+    manifest = info.files_sha256
+    if manifest:
+        unrecorded = [name for name in REQUIRED_FILES if name not in manifest]
+        if unrecorded:
+            raise ModelLoadError(
+                f"{label}: version.json records no sha256 for {', '.join(unrecorded)}; "
+                "register the model again"
+            )
+    elif info.weights_sha256:
+        # Registered before the full manifest: only the weights were recorded.
+        manifest = {"model.safetensors": info.weights_sha256}
+    else:
+        raise ModelLoadError(
+            f"{label}: version.json records no file hashes, so its files cannot be checked; "
+            "register the model again"
+        )
+    verify_files(folder, manifest, label=label)
+
+
+def _rollback_plan(history: list[str], active: str | None, readable: set[str]) -> list[str]:
+    """The history after a rollback (its last entry is the new active version), or [].
+
+    The current version is the active one (else the history's last entry), readable or not:
+    rolling back *from* a broken version is the point. The target is the latest earlier
+    readable entry that is not the current version.
+    """
+    entries = list(history)
+    if active is not None and (not entries or entries[-1] != active):
+        entries.append(active)
+    if not entries:
+        return []
+    current = entries[-1]
+    earlier = _clean_history(entries[:-1], None, readable)
+    while earlier and earlier[-1] == current:
+        earlier.pop()
+    return earlier
+
+
+def _clean_history(history: list[str], active: str | None, readable: set[str]) -> list[str]:
+    """Readable versions only, no immediate repeats, the active version last."""
+    cleaned: list[str] = []
+    for name in history:
+        if name in readable and (not cleaned or cleaned[-1] != name):
+            cleaned.append(name)
+    if active in readable and (not cleaned or cleaned[-1] != active):
+        cleaned.append(active)  # type: ignore[arg-type]
+    return cleaned
+
+
+def _read_bytes(path: Path, label: str, max_bytes: int) -> bytes:
+    """A small file's bytes, or RegistryError saying why not (folder, too big, unreadable)."""
+    if path.is_dir():
+        raise RegistryError(f"{label} is a folder; expected a file")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise RegistryError(f"{label} cannot be read: {_reason(exc)}") from None
+    if len(data) > max_bytes:
+        raise RegistryError(f"{label} is larger than {max_bytes >> 20} MiB; expected a small file")
+    return data
+
+
+def _read_text(path: Path, label: str, max_bytes: int) -> str:
+    try:
+        return _read_bytes(path, label, max_bytes).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RegistryError(
+            f"{label} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+
+
+def _read_json_object(
+    path: Path, label: str, max_bytes: int, example: str = "{...}"
+) -> dict[str, Any]:
+    """A UTF-8 JSON file holding an object; RegistryError naming ``label`` otherwise."""
+    text = _read_text(path, label, max_bytes)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RegistryError(
+            f"{label} is not valid JSON (line {exc.lineno}: {exc.msg}); expected an object like "
+            f"{example}"
+        ) from None
+    except RecursionError:
+        raise RegistryError(f"{label} is nested too deeply to be read as JSON") from None
+    if not isinstance(data, dict):
+        raise RegistryError(
+            f"{label} must hold a JSON object like {example}, got {type(data).__name__}"
+        )
+    return data
+
+
+def _clean_leftovers(root: Path) -> None:
+    """Remove what interrupted writes left behind; call only while holding the registry lock.
+
+    Every writer creates its temp file or staging folder while holding the lock, so anything
+    found while this process holds it belongs to a writer that died: none is still in use.
+    """
+    try:
+        entries = [e for e in root.iterdir() if e.name.startswith(LEFTOVER_PREFIXES)]
+    except OSError:
+        return  # cleaning is best effort; the write itself reports a real problem
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            try:
+                entry.unlink()
+            except OSError:
+                pass  # best effort, as above
+
+
+def _write_error(what: str, exc: OSError) -> RegistryError:
+    return RegistryError(f"cannot write {what} in the registry: {_reason(exc)}")
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError's reason without the path it carries (messages never show server paths)."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value for a one-line message: repr, control characters escaped, shortened."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def load_configured_model(settings: Settings, source: str | Path | None = None) -> LoadedModel:
@@ -415,16 +903,6 @@ def _metadata(info: VersionInfo) -> dict[str, Any]:
     data = info.to_dict()
     data.pop("path")
     return data
-
-
-def _read_optional_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise RegistryError(f"cannot read {path}: {exc}") from None
-    return data if isinstance(data, dict) else {}
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:

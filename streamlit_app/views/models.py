@@ -1,65 +1,133 @@
 """Models: the active model's card and metrics, every registry version, promote and roll back.
 
-Promote and roll back need the admin token (FAKESCOPE_ADMIN_TOKEN), typed into a password field and
-compared in constant time. They run in button callbacks, before the page is drawn, so the page
-shows the new state at once; the cached predictor is then cleared so the next verdict uses the new
-model. The page works even when the model cannot load, so a broken version can be rolled back.
+Promote and roll back need the admin token (FAKESCOPE_ADMIN_TOKEN), typed into a password field,
+compared in constant time and rate-limited (``fakescope.auth``). They run in button callbacks,
+before the page is drawn, so the page shows the new state at once; the cached predictor is then
+cleared so the next verdict uses the new model.
+
+The page must work whatever state the registry is in, since it is where a broken version is rolled
+back: the registry is read with ``Registry.scan()`` (never raises), each section shows its own
+problem, and the controls are drawn first, into the last slot, so no section can hide them.
+Messages name versions and files inside the registry, never server paths.
 """
 
 from __future__ import annotations
 
-import hmac
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from typing import Any
+
 import components
 import pandas as pd
 import resources
 import streamlit as st
 
 from fakescope.acceleration import describe_runtime
+from fakescope.auth import admin_limiter
 from fakescope.config import Settings
 from fakescope.errors import FakeScopeError
-from fakescope.registry import Registry
+from fakescope.registry import Registry, RegistryState
+from fakescope.safe_text import markdown_text
 
 FLASH = "models_flash"
-# A session-state key name, not a secret.
+# Session-state key names, not secrets.
 TOKEN_KEY = "models_admin_token"  # nosec B105
+CLIENT_KEY = "models_client_id"
+VERSION_COLUMNS = [
+    "version",
+    "active",
+    "name",
+    "created (UTC)",
+    "source",
+    "accuracy",
+    "input",
+    "weights sha256",
+    "notes",
+]
+logger = logging.getLogger(__name__)
+# Text that Markdown shows as it is (no links, images, HTML, emphasis, math or lists can start).
+_PLAIN = re.compile(r"(?!.*www\.)[A-Za-z0-9][A-Za-z0-9 ._/-]{0,199}", re.IGNORECASE)
 
 
-def _token_ok(settings: Settings) -> bool:
-    """Whether the typed token equals the configured one (constant-time comparison)."""
+def _md(text: object) -> str:
+    """Untrusted text (a model name, an error message) for a Markdown element, shown as typed.
+
+    Plain names stay as they are (readable in the page source and in tests); anything else is
+    escaped, so a name like ``![x](https://...)`` cannot make the browser fetch anything.
+    """
+    value = str(text)
+    return value if _PLAIN.fullmatch(value) else markdown_text(value)
+
+
+def _client_keys() -> list[str]:
+    """Who is guessing: this browser session, and the client's address when Streamlit knows it."""
+    if CLIENT_KEY not in st.session_state:
+        st.session_state[CLIENT_KEY] = secrets.token_hex(8)
+    keys = [f"session:{st.session_state[CLIENT_KEY]}"]
+    try:
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - the address is a bonus key; the session key suffices
+        address = None
+    if address:
+        keys.append(f"ip:{address}")
+    return keys
+
+
+def _authorised(settings: Settings) -> bool:
+    """Whether the typed token is right and this client is not rate-limited (else flash why)."""
     typed = st.session_state.get(TOKEN_KEY) or ""
-    configured = settings.admin_token or ""
-    if not configured:
-        return False
-    return hmac.compare_digest(typed.encode("utf-8"), configured.encode("utf-8"))
+    decision = admin_limiter().check(typed, settings.admin_token, _client_keys())
+    if not decision.allowed:
+        components.flash(FLASH, "error", decision.message)
+    return decision.allowed
 
 
 def _promote(settings: Settings) -> None:
-    if not _token_ok(settings):
-        components.flash(FLASH, "error", "Wrong admin token: nothing was changed.")
+    if not _authorised(settings):
         return
     target = st.session_state.get("models_promote_target")
+    if not target:
+        components.flash(FLASH, "error", "Choose a version to promote: nothing was changed.")
+        return
     try:
         info = Registry(settings.registry_dir).promote(target)
     except FakeScopeError as exc:
-        components.flash(FLASH, "error", f"Promote failed: {exc}")
+        components.flash(FLASH, "error", f"Promote failed: {_md(exc)}")
         return
     resources.clear_predictor()
-    components.flash(FLASH, "success", f"{info.version} ({info.name}) is now the active model.")
+    components.flash(
+        FLASH, "success", f"{info.version} ({_md(info.name)}) is now the active model."
+    )
 
 
 def _rollback(settings: Settings) -> None:
-    if not _token_ok(settings):
-        components.flash(FLASH, "error", "Wrong admin token: nothing was changed.")
+    if not _authorised(settings):
         return
     try:
         info = Registry(settings.registry_dir).rollback()
     except FakeScopeError as exc:
-        components.flash(FLASH, "error", f"Rollback failed: {exc}")
+        components.flash(FLASH, "error", f"Rollback failed: {_md(exc)}")
         return
     resources.clear_predictor()
     components.flash(
-        FLASH, "success", f"Rolled back: {info.version} ({info.name}) is active again."
+        FLASH, "success", f"Rolled back: {info.version} ({_md(info.name)}) is active again."
     )
+
+
+def _section(what: str, render: Callable[..., None], *args: Any) -> None:
+    """Render one section; a failure shows what is wrong there and leaves the rest of the page."""
+    try:
+        render(*args)
+    except FakeScopeError as exc:
+        st.warning(f"{what} cannot be shown: {_md(exc)}", icon=":material/warning:")
+    except Exception:  # noqa: BLE001 - one bad section must never hide promote / roll back
+        logger.exception("Models page: %s failed", what)
+        st.warning(
+            f"{what} cannot be shown because of an internal error (details in the server log).",
+            icon=":material/warning:",
+        )
 
 
 def _card_body(card: str) -> str:
@@ -96,9 +164,48 @@ def _metrics(registry: Registry, version: str) -> None:
         cols = st.columns(len(headline))
         for col, (key, value) in zip(cols, headline):
             shown = f"{value:.3f}" if isinstance(value, float) else f"{value:,}"
-            col.metric(key.replace("_", " "), shown)
+            col.metric(_md(key.replace("_", " ")), shown)
     with st.expander("All metrics (metrics.json)"):
         st.json(metrics, expanded=False)
+
+
+def _card(registry: Registry, version: str) -> None:
+    card = registry.model_card(version)
+    with st.expander("Model card", expanded=True):
+        if card:
+            st.markdown(_card_body(card))
+        else:
+            st.caption(f"{version} has no model card (README.md).")
+
+
+def _active_model(registry: Registry, state: RegistryState) -> None:
+    active = state.active
+    if active is None:
+        st.warning("No version is active. Promote one below.", icon=":material/warning:")
+        return
+    info = next((v for v in state.versions if v.version == active), None)
+    if info is None:
+        why = state.broken.get(active, f"{active} does not exist")
+        st.error(
+            f"The active version {active} cannot be read ({_md(why)}). Roll back or promote "
+            "another version below.",
+            icon=":material/error:",
+        )
+        return
+    st.subheader(f"Active model: {_md(info.name)} {info.version}")
+    checked = ", ".join(sorted(info.files_sha256)) if info.files_sha256 else "weights only"
+    st.caption(
+        f"Registered {_md(info.created_at)} · source {_md(info.source)} · "
+        f"sha256 checked on load: {checked}"
+    )
+    _section(f"The metrics of {active}", _metrics, registry, active)
+    _section(f"The model card of {active}", _card, registry, active)
+
+
+def _shown_source(info: Any) -> str:
+    """A hub source as it is; a local folder as what it is, not where it lies on the server."""
+    source = str(info.source)
+    return source if source.startswith("hf://") else "local files"
 
 
 def _running_model(settings: Settings, active: str | None) -> None:
@@ -111,15 +218,15 @@ def _running_model(settings: Settings, active: str | None) -> None:
     components.fallback_note(info)
     if active is not None and info.version != active and not info.extra.get("fallback_reason"):
         st.warning(
-            f"The running model is {info.version}, not the registry's active version {active}: "
-            "FAKESCOPE_MODEL overrides the registry.",
+            f"The running model is {_md(info.version)}, not the registry's active version "
+            f"{active}: FAKESCOPE_MODEL overrides the registry.",
             icon=":material/warning:",
         )
     height, width = info.input_size
     rows = {
         "name": info.name,
         "version": info.version,
-        "source": info.source,
+        "source": _shown_source(info),
         "revision": info.revision or "(local files)",
         "weights sha256": info.weights_sha256,
         "precision": info.precision,
@@ -138,24 +245,27 @@ def _running_model(settings: Settings, active: str | None) -> None:
     )
 
 
-def _versions_table(registry: Registry, active: str | None) -> None:
-    versions = registry.versions()
-    table = pd.DataFrame(
-        [
-            {
-                "version": v.version,
-                "active": v.version == active,
-                "name": v.name,
-                "created (UTC)": v.created_at,
-                "source": v.source,
-                "accuracy": v.metrics.get("accuracy"),
-                "input": v.input_mode,
-                "weights sha256": (v.weights_sha256 or "")[:12],
-                "notes": v.notes,
-            }
-            for v in versions
-        ]
-    )
+def _versions_table(state: RegistryState) -> None:
+    rows = [
+        {
+            "version": v.version,
+            "active": v.version == state.active,
+            "name": v.name,
+            "created (UTC)": v.created_at,
+            "source": v.source,
+            "accuracy": _number(v.metrics.get("accuracy")),
+            "input": v.input_mode,
+            "weights sha256": (v.weights_sha256 or "")[:12],
+            "notes": v.notes,
+        }
+        for v in state.versions
+    ]
+    rows += [
+        {"version": name, "active": name == state.active, "name": "(cannot be read)"}
+        for name in state.broken
+    ]
+    rows.sort(key=lambda row: int(str(row["version"])[1:]))
+    table = pd.DataFrame(rows, columns=VERSION_COLUMNS)
     st.dataframe(
         table,
         hide_index=True,
@@ -165,12 +275,18 @@ def _versions_table(registry: Registry, active: str | None) -> None:
             "accuracy": st.column_config.NumberColumn("accuracy", format="%.3f"),
         },
     )
-    history = registry.history()
-    if history:
-        st.caption("Activation history (oldest first): " + " -> ".join(history))
+    if state.history:
+        st.caption("Activation history (oldest first): " + " -> ".join(state.history))
 
 
-def _admin(settings: Settings, registry: Registry, active: str | None) -> None:
+def _number(value: Any) -> float | None:
+    """A metric for a number column (a hand-edited string there would break the table)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _admin(settings: Settings, state: RegistryState) -> None:
     st.subheader("Promote or roll back")
     configured = bool(settings.admin_token)
     if not configured:
@@ -188,8 +304,8 @@ def _admin(settings: Settings, registry: Registry, active: str | None) -> None:
         help="The value of FAKESCOPE_ADMIN_TOKEN.",
         width=420,
     )
-    others = [v.version for v in registry.versions() if v.version != active]
-    history = registry.history()
+    others = [name for name in state.names if name != state.active]
+    previous = state.rollback_target
     left, right = st.columns(2, gap="large")
     with left:
         st.selectbox(
@@ -209,7 +325,6 @@ def _admin(settings: Settings, registry: Registry, active: str | None) -> None:
             icon=":material/upgrade:",
         )
     with right:
-        previous = history[-2] if len(history) >= 2 else None
         st.caption(
             f"Roll back re-activates the previously active version: {previous}."
             if previous
@@ -231,39 +346,32 @@ def main() -> None:
     st.title("Models")
     components.show_flash(FLASH)
     registry = resources.registry(settings)
-    try:
-        versions = registry.versions()
-        active = registry.active_version()
-    except FakeScopeError as exc:
-        st.error(f"The model registry cannot be read: {exc}")
-        st.stop()
-    if not versions:
+    state = registry.scan()
+    for problem in state.problems:
+        st.error(f"Registry problem: {_md(problem)}", icon=":material/error:")
+    for name, reason in state.broken.items():
+        st.warning(f"Version {name} cannot be read: {_md(reason)}", icon=":material/warning:")
+    if not (state.versions or state.broken or state.problems):
         st.info(
-            f"The registry at {registry.root} has no versions. Register a model with "
+            "The registry has no versions. Register a model with "
             "`fakescope models register MODEL_DIR --activate`, or set FAKESCOPE_REGISTRY_DIR.",
             icon=":material/inventory_2:",
         )
         _running_model(settings, None)
         st.stop()
 
-    if active is None:
-        st.warning("No version is active. Promote one below.", icon=":material/warning:")
-    else:
-        info = registry.get(active)
-        st.subheader(f"Active model: {info.name} {info.version}")
-        st.caption(f"Registered {info.created_at} · source {info.source}")
-        _metrics(registry, active)
-        card = registry.model_card(active)
-        with st.expander("Model card", expanded=True):
-            if card:
-                st.markdown(_card_body(card))
-            else:
-                st.caption(f"{active} has no model card (README.md).")
-
-    _running_model(settings, active)
-    st.subheader("All versions")
-    _versions_table(registry, active)
-    _admin(settings, registry, active)
+    active_slot, running_slot, versions_slot, admin_slot = (st.container() for _ in range(4))
+    # The controls first (into the last slot): whatever fails above, a broken version can still
+    # be rolled back from here.
+    with admin_slot:
+        _section("Promote / roll back", _admin, settings, state)
+    with active_slot:
+        _section("The active model", _active_model, registry, state)
+    with running_slot:
+        _section("The running model", _running_model, settings, state.active)
+    with versions_slot:
+        st.subheader("All versions")
+        _section("The version list", _versions_table, state)
 
 
 main()

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from fakescope.errors import ModelLoadError
-from fakescope.model import load_model, map_labels, parse_source
+from fakescope.model import (
+    files_sha256,
+    load_model,
+    map_labels,
+    parse_source,
+    sha256_file,
+    verify_files,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -168,3 +175,35 @@ def test_hub_source_offline_fails_cleanly() -> None:
     # HF_HUB_OFFLINE=1 (conftest): nothing leaves the machine, and the error names the source.
     with pytest.raises(ModelLoadError, match="cannot download hf://someone/model@main"):
         load_model("hf://someone/model@main")
+
+
+def test_files_sha256_covers_the_three_model_files(vit_dir: Path) -> None:
+    manifest = files_sha256(vit_dir)
+    assert sorted(manifest) == ["config.json", "model.safetensors", "preprocessor_config.json"]
+    assert manifest["config.json"] == sha256_file(vit_dir / "config.json")
+    with pytest.raises(ModelLoadError, match="cannot hash README.md"):
+        files_sha256(vit_dir, ["README.md"])
+
+
+@pytest.mark.parametrize(
+    "changed", ["config.json", "preprocessor_config.json", "model.safetensors"]
+)
+def test_load_model_checks_expected_hashes(vit_dir: Path, tmp_path: Path, changed: str) -> None:
+    copy = shutil.copytree(vit_dir, tmp_path / "m")
+    manifest = files_sha256(copy)
+    assert (
+        load_model(copy, expected_sha256=manifest).info.weights_sha256
+        == manifest["model.safetensors"]
+    )
+    with (copy / changed).open("ab") as handle:
+        handle.write(b" ")  # one byte more: a JSON file still parses, the hash does not match
+    with pytest.raises(ModelLoadError, match=f"model demo: {changed} changed since registration"):
+        load_model(copy, name="demo", expected_sha256=manifest)
+
+
+def test_verify_files_names_a_missing_file(vit_dir: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(vit_dir, tmp_path / "m")
+    manifest = files_sha256(copy)
+    (copy / "config.json").unlink()
+    with pytest.raises(ModelLoadError, match=r"^v9: config.json is missing \(it was recorded"):
+        verify_files(copy, manifest, label="v9")

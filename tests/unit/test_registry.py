@@ -66,7 +66,9 @@ def test_failure_mid_promote_keeps_previous_active(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(
+        RegistryError, match="cannot write registry.json in the registry: disk full"
+    ):
         registry.promote("v2")
     monkeypatch.undo()
     assert registry.active_version() == "v1"
@@ -100,7 +102,7 @@ def test_failure_mid_register_leaves_no_version(
         return real_copy(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(shutil, "copy2", flaky_copy)
-    with pytest.raises(OSError):
+    with pytest.raises(RegistryError, match="cannot write version v3 in the registry: disk full"):
         registry.register(vit_dir)
     assert [v.version for v in registry.versions()] == ["v1", "v2"]
     assert not [p for p in registry.root.iterdir() if p.name.startswith(".staging-")]
