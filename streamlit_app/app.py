@@ -9,13 +9,19 @@ the root URL.
 
 from __future__ import annotations
 
+import components
 import streamlit as st
 
 st.set_page_config(page_title="FakeScope", page_icon=":material/image_search:", layout="wide")
+# Also in .streamlit/config.toml; set here too because Streamlit reads that file from the working
+# folder only, and an error's traceback shows server paths to whoever opened the page.
+st.set_option("client.showErrorDetails", "none")
 
 pages = [
     st.Page("views/detect.py", title="Detect", icon=":material/image_search:", default=True),
     st.Page("views/monitor.py", title="Monitor", icon=":material/monitoring:"),
     st.Page("views/models.py", title="Models", icon=":material/deployed_code:"),
 ]
-st.navigation(pages).run()
+# An uncaught error in a page shows a short message and a reference id; the traceback goes to the
+# server log under the same id.
+components.run_page(st.navigation(pages))

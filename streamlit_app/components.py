@@ -5,13 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import streamlit as st
 
+from fakescope.config import BROWSER_MEGABYTE, SERVER_MEGABYTE, Settings, megabytes_covering
+from fakescope.safe_text import csv_row
 from fakescope.verdicts import Prediction, Rejection
+
+logger = logging.getLogger("fakescope.dashboard")
 
 VERDICT_STYLE = {
     "fake": ("Fake", "red", ":material/warning:"),
@@ -59,6 +65,54 @@ def fallback_note(info: Any) -> None:
         )
 
 
+def run_page(page: Any) -> None:
+    """Run the page chosen in the navigation; an uncaught error never shows its details.
+
+    The page gets a short message with a reference id, and the server log gets the same id with
+    the traceback: a user can quote the id, an operator can find the cause, and no traceback,
+    server path or exception text reaches the browser (``client.showErrorDetails = "none"``
+    covers the errors raised outside a page, in widget callbacks).
+    """
+    try:
+        page.run()
+    except Exception as exc:  # st.stop() and reruns are BaseException: they pass through
+        reference = secrets.token_hex(4)
+        logger.error(
+            "dashboard error %s on page %r", reference, getattr(page, "title", "?"), exc_info=exc
+        )
+        st.error(
+            f"Something went wrong on this page, so it stopped. Reference: {reference}. Reload "
+            "the page to try again; if it keeps failing, give this reference to whoever runs "
+            "FakeScope.",
+            icon=":material/error:",
+        )
+
+
+def uploader_limit_mb(settings: Settings) -> int:
+    """The uploader's ``max_upload_size``: the package's limit in the browser's megabytes.
+
+    ``Settings.max_file_bytes`` is the one limit, counted in megabytes of 10**6 bytes as the
+    browser counts ``max_upload_size`` (1024**2 on Windows), so the two are equal to the byte for
+    whole-megabyte limits (rounded up otherwise: no file the package accepts is refused in the
+    browser). One over the limit that a browser lets through reaches the server
+    (``server.maxUploadSize``, in MiB, at least the limit) and the package, which logs it with
+    reason ``too_large``.
+    """
+    limit = settings.max_file_bytes
+    server_bytes = int(st.get_option("server.maxUploadSize")) * SERVER_MEGABYTE
+    if server_bytes < limit:
+        # The server would refuse these files with no reason shown or logged: tell the operator.
+        logger.warning(
+            "server.maxUploadSize (%s MB) is below FakeScope's upload limit (%s bytes); set "
+            "STREAMLIT_SERVER_MAX_UPLOAD_SIZE=%s",
+            server_bytes // SERVER_MEGABYTE,
+            limit,
+            megabytes_covering(limit, SERVER_MEGABYTE),
+        )
+        limit = server_bytes
+    return megabytes_covering(limit, BROWSER_MEGABYTE)
+
+
 def result_row(name: str, outcome: Prediction | Rejection) -> dict[str, Any]:
     """One download row: a prediction's numbers, or a rejection's reason and message."""
     if isinstance(outcome, Prediction):
@@ -84,11 +138,15 @@ def result_row(name: str, outcome: Prediction | Rejection) -> dict[str, Any]:
 
 
 def results_csv(rows: Sequence[dict[str, Any]]) -> bytes:
-    """The rows as CSV (scores and features are left to the JSON download)."""
+    """The rows as CSV (scores and features are left to the JSON download).
+
+    File names are untrusted: every text cell is printable and none starts a spreadsheet
+    formula (:func:`fakescope.safe_text.csv_cell`).
+    """
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(CSV_FIELDS), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(csv_row(row) for row in rows)
     return buffer.getvalue().encode("utf-8")
 
 

@@ -1,8 +1,14 @@
 """The ``fakescope`` command.
 
 Exit codes: 0 when the command ran (even if some input files were rejected: each gets its reason),
-1 when the model cannot load or an operation fails, 2 for usage errors. Errors are one line on
-stderr, never a traceback.
+1 when the model cannot load or an operation fails, 2 for usage errors, 141 (128 + SIGPIPE, what
+a shell reports for a program killed by a closed pipe) when the reader of the output went away
+early, as in ``fakescope predict DIR | head -1``: the command then stops quietly, and predictions
+made before that are already in the log. Errors are one line on stderr, never a traceback.
+
+File names are data: the table and the CSV show them in a printable form (control characters and
+bytes that are not UTF-8 as backslash escapes) and CSV cells never start a spreadsheet formula;
+JSON keeps the exact name (JSON's own escapes make it safe).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +24,10 @@ from typing import Any
 
 from fakescope.config import Settings
 from fakescope.errors import FakeScopeError
+from fakescope.safe_text import csv_row, printable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cmd | head` killed by the pipe
 
 
 class UsageError(Exception):
@@ -32,20 +41,62 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_USAGE
+    _tolerant_streams()
     try:
         settings = Settings.from_env()
         if getattr(args, "registry", None):
             settings = settings.replace(registry_dir=Path(args.registry))
-        return int(args.handler(args, settings) or EXIT_OK)
+        code = int(args.handler(args, settings) or EXIT_OK)
+        # Flushed here, inside the try: a pipe closed by the reader shows up on this write.
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
     except UsageError as exc:
-        print(f"fakescope: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_USAGE
     except FakeScopeError as exc:
-        print(f"fakescope: error: {exc}", file=sys.stderr)
+        _error(exc)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("fakescope: interrupted", file=sys.stderr)
         return 130
+
+
+def _error(exc: BaseException) -> None:
+    """The one-line error on stderr (a name in the message cannot break the line or terminal)."""
+    print(f"fakescope: error: {printable(exc)}", file=sys.stderr)
+
+
+def _tolerant_streams() -> None:
+    """Make stdout and stderr write what their encoding cannot hold as backslash escapes.
+
+    Why: every name is made printable before it is written, but a terminal with a legacy encoding
+    (LANG=en_US.ISO-8859-1) cannot hold a Chinese file name either, and one such name must not
+    turn a finished run into a UnicodeEncodeError with no verdicts printed.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # pragma: no cover - a stream that cannot change
+                pass
+
+
+def _pipe_closed() -> int:
+    """End quietly after the reader closed stdout (the recipe of Python's `signal` docs).
+
+    Python flushes stdout again at exit; pointing the descriptor at /dev/null makes that flush
+    succeed instead of printing "Exception ignored ... BrokenPipeError" on stderr.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor (tests)
+        pass
+    return EXIT_BROKEN_PIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,18 +196,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def collect_files(paths: Sequence[str]) -> list[Path]:
-    """Files named directly, plus every non-hidden file under named folders (sorted)."""
+    """Files named directly, plus every file under named folders (sorted).
+
+    Under a named folder, hidden files and hidden folders (any name starting with ``.``:
+    ``.git``, ``.venv``, ``.cache``) are skipped, and hidden folders are not even entered, so a
+    checkout's ``.git`` costs nothing. A hidden file or folder named directly is used.
+    """
     files: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file() and not any(part.startswith(".") for part in p.parts[-1:])
+            found: list[Path] = []
+            # os.walk does not follow links to folders, so a link loop cannot run away.
+            for folder, subfolders, names in os.walk(path):
+                subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+                found.extend(
+                    Path(folder, name)
+                    for name in names
+                    if not name.startswith(".") and Path(folder, name).is_file()
                 )
-            )
+            files.extend(sorted(found))
         else:
             files.append(path)  # missing files are reported per file, not as a usage error
     return files
@@ -241,15 +300,19 @@ def _write_csv(rows: list[dict[str, Any]]) -> None:
     ]
     writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    # Names and messages are untrusted: no cell may start a spreadsheet formula.
+    writer.writerows(csv_row(row) for row in rows)
 
 
 def _print_table(rows: list[dict[str, Any]], predictor: Any) -> None:
-    width = min(60, max(len(r["path"]) for r in rows))
-    for row in rows:
-        path = row["path"] if len(row["path"]) <= width else "..." + row["path"][-(width - 3) :]
+    # A name may hold ANSI escapes, carriage returns or bidi overrides that would rewrite the
+    # terminal: the table shows its printable form.
+    shown = [printable(r["path"]) for r in rows]
+    width = min(60, max(len(p) for p in shown))
+    for row, full in zip(rows, shown):
+        path = full if len(full) <= width else "..." + full[-(width - 3) :]
         if "error" in row:
-            print(f"{path:<{width}}  REJECTED   {row['error']}")
+            print(f"{path:<{width}}  REJECTED   {printable(row['error'])}")
         else:
             print(
                 f"{path:<{width}}  {row['verdict'].upper():<10} "
@@ -257,9 +320,9 @@ def _print_table(rows: list[dict[str, Any]], predictor: Any) -> None:
                 f"{row['latency_ms']:.0f} ms"
             )
     info = predictor.info
-    print(f"\nmodel: {info.name} {info.version} ({info.source})")
+    print(f"\nmodel: {printable(info.name)} {printable(info.version)} ({printable(info.source)})")
     if info.limits:
-        print(f"limits: {info.limits}")
+        print(f"limits: {printable(info.limits)}")
 
 
 # -- train / evaluate -------------------------------------------------------------------------
@@ -299,7 +362,9 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if source is None:
         from fakescope.registry import Registry
 
-        active = Registry(settings.registry_dir).active()
+        registry = Registry(settings.registry_dir)
+        active = registry.active()
+        registry.verify(active.version)  # the files evaluated are the ones registered
         source = active.source if active.is_hub else str(active.path)
     metrics = evaluate_model(source, Path(args.data))
     if args.json:
@@ -324,27 +389,42 @@ def _registry(settings: Settings) -> Any:
 
 
 def _cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
+    # scan(): one broken version or a damaged registry.json must not hide the readable ones.
     registry = _registry(settings)
-    versions = registry.versions()
-    active = registry.active_version()
+    state = registry.scan()
+    versions, active = state.versions, state.active
     if args.json:
         json.dump(
             [{**v.to_dict(), "active": v.version == active} for v in versions], sys.stdout, indent=2
         )
         sys.stdout.write("\n")
-        return EXIT_OK
-    if not versions:
-        print(f"registry {registry.root} is empty")
-        return EXIT_OK
-    for v in versions:
+    elif not (versions or state.broken):
+        print(f"registry {printable(str(registry.root))} is empty")
+    for v in [] if args.json else versions:
         mark = "*" if v.version == active else " "
         acc = v.metrics.get("accuracy")
-        acc_text = f"  accuracy={acc:.3f}" if isinstance(acc, (int, float)) else ""
-        print(f"{mark} {v.version:<5} {v.name:<32} {v.created_at}  {v.source}{acc_text}")
-    return EXIT_OK
+        acc_text = (
+            f"  accuracy={acc:.3f}"
+            if isinstance(acc, (int, float)) and not isinstance(acc, bool)
+            else ""
+        )
+        # Names and notes are free text in version.json: printable, so they cannot drive the
+        # terminal.
+        print(
+            f"{mark} {v.version:<5} {printable(v.name):<32} {printable(v.created_at)}  "
+            f"{printable(v.source)}{acc_text}"
+        )
+    problems = [*state.broken.values(), *state.problems]  # one line each, never a traceback
+    for problem in problems:
+        print(f"fakescope: error: {printable(problem)}", file=sys.stderr)
+    return EXIT_FAILURE if problems else EXIT_OK
 
 
 def _cmd_models_show(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.registry import is_version_name
+
+    if args.version and not is_version_name(args.version):
+        raise UsageError(f"{printable(args.version)!r} is not a version name; expected v1, v2, ...")
     registry = _registry(settings)
     info = registry.get(args.version) if args.version else registry.active()
     data = info.to_dict()
@@ -355,6 +435,10 @@ def _cmd_models_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.registry import is_version_name
+
+    if not is_version_name(args.version):
+        raise UsageError(f"{printable(args.version)!r} is not a version name; expected v1, v2, ...")
     info = _registry(settings).promote(args.version)
     print(f"{info.version} is now active")
     return EXIT_OK

@@ -10,6 +10,11 @@ latency, the input's SHA-256 and name, the image features (a JSON object) and ev
 (a JSON object). Per rejection: UTC time, source, model, reason code, message, name, SHA-256.
 Image bytes are never stored.
 
+Input names are stored in a safe form (:func:`fakescope.safe_text.printable`): a name that is not
+UTF-8 keeps its bytes as ``\\xff`` escapes, and control characters (ANSI escapes, carriage
+returns, bidi overrides) become visible escapes, so whatever later reads the log (pages, exports,
+a terminal) gets one printable line. Other text is made UTF-8 encodable the same way.
+
 Schema versions (table ``schema_version``, one row per version applied):
 
 * 1: ``predictions`` without the ``source`` column, and no ``rejections`` table.
@@ -42,6 +47,7 @@ from sqlalchemy.pool import StaticPool
 from fakescope.config import Settings
 from fakescope.errors import StoreError
 from fakescope.images import FEATURE_NAMES
+from fakescope.safe_text import encodable, printable
 from fakescope.verdicts import Prediction, Rejection
 
 CURRENT_SCHEMA_VERSION = 2
@@ -159,6 +165,13 @@ def _check_source(source: str) -> str:
             f"(at most {_MAX_SOURCE_LEN} characters), got {source!r}"
         )
     return source.strip()
+
+
+def _safe_name(name: Any) -> str | None:
+    """The form of an input name that the log keeps (see the module docstring)."""
+    # A name that is not UTF-8 (lone surrogates from os.fsdecode) cannot be encoded by any
+    # driver: writing it raised UnicodeEncodeError and lost the whole CLI batch.
+    return None if name is None else printable(name)
 
 
 def _reason(exc: BaseException) -> str:
@@ -448,13 +461,13 @@ class PredictionStore:
         return {
             "recorded_at": recorded_at,
             "source": source,
-            "model_name": str(prediction.model_name),
-            "model_version": str(prediction.model_version),
-            "verdict": str(prediction.verdict),
+            "model_name": encodable(prediction.model_name),
+            "model_version": encodable(prediction.model_version),
+            "verdict": encodable(prediction.verdict),
             "fake_probability": probability,
             "latency_ms": latency,
-            "sha256": str(prediction.sha256),
-            "input_name": prediction.name,
+            "sha256": encodable(prediction.sha256),
+            "input_name": _safe_name(prediction.name),
             "features": json.dumps(features, allow_nan=False),
             "scores": json.dumps(scores, allow_nan=False),
         }
@@ -530,11 +543,11 @@ class PredictionStore:
                 _now() if recorded_at is None else _utc_naive(recorded_at, "recorded_at")
             ),
             "source": _check_source(source),
-            "model_name": model_name,
-            "model_version": model_version,
-            "reason": str(rejection.reason),
-            "message": str(rejection.message),
-            "input_name": rejection.name,
+            "model_name": None if model_name is None else encodable(model_name),
+            "model_version": None if model_version is None else encodable(model_version),
+            "reason": encodable(rejection.reason),
+            "message": encodable(rejection.message),
+            "input_name": _safe_name(rejection.name),
             "sha256": rejection.sha256,
         }
         with self._writing("write to") as conn:

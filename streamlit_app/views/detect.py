@@ -7,9 +7,9 @@ logged once per session and model version with source="dashboard", rejected uplo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
-import math
 from typing import TYPE_CHECKING, Any
 
 import components
@@ -17,9 +17,10 @@ import resources
 import streamlit as st
 from PIL import Image
 
-from fakescope.config import Settings
+from fakescope.config import BROWSER_MEGABYTE, Settings
 from fakescope.errors import FakeScopeError
-from fakescope.images import ACCEPTED_FORMATS, load_image
+from fakescope.images import ACCEPTED_FORMATS, BatchPixels, load_image
+from fakescope.safe_text import markdown_text
 from fakescope.spectrum import spectrum_image
 from fakescope.traffic import bundled_samples
 from fakescope.verdicts import Prediction, Rejection
@@ -41,11 +42,16 @@ def _jpeg(image: Image.Image) -> bytes:
 
 
 def _views(data: bytes, settings: Settings) -> tuple[bytes, bytes]:
-    """Thumbnail and Fourier-magnitude picture of an image that was just scored."""
-    loaded = load_image(data, settings)
-    thumbnail = loaded.image.copy()
-    thumbnail.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-    return _jpeg(thumbnail), _jpeg(spectrum_image(loaded.image))
+    """Thumbnail and Fourier-magnitude picture of an image that was just scored.
+
+    The full-size decode counts against the server's pixel budget like the Predictor's own, and
+    the thumbnail is made in place after the spectrum's crop: no second full-size copy.
+    """
+    with BatchPixels(settings).hold() as reserve:
+        image = load_image(data, settings, reserve=reserve).image
+        spectrum = _jpeg(spectrum_image(image))
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), reducing_gap=2.0)
+        return _jpeg(image), spectrum
 
 
 def _use_samples() -> None:
@@ -90,7 +96,10 @@ def _score(items: list[dict[str, Any]], predictor: Predictor, settings: Settings
             for item, outcome in zip(todo, outcomes):
                 entry: dict[str, Any] = {"outcome": outcome, "thumbnail": None, "spectrum": None}
                 if isinstance(outcome, Prediction):
-                    entry["thumbnail"], entry["spectrum"] = _views(item["data"], settings)
+                    try:
+                        entry["thumbnail"], entry["spectrum"] = _views(item["data"], settings)
+                    except FakeScopeError as exc:  # e.g. the server's pixel budget is full
+                        entry["preview_error"] = str(exc)
                 cache[f"{item['sha256']}:{version}"] = entry
     return cache
 
@@ -110,7 +119,11 @@ def _record(
         mark = f"{item['id']}:{info.version}"
         if mark in logged:
             continue
-        outcome = cache[f"{item['sha256']}:{info.version}"]["outcome"]
+        # The cache is keyed by content: files with the same bytes share an outcome, but each is
+        # logged under its own name.
+        outcome = dataclasses.replace(
+            cache[f"{item['sha256']}:{info.version}"]["outcome"], name=item["name"]
+        )
         try:
             if isinstance(outcome, Prediction):
                 store.record_prediction(outcome, source=SOURCE)
@@ -119,7 +132,7 @@ def _record(
                     outcome, source=SOURCE, model_name=info.name, model_version=info.version
                 )
         except FakeScopeError as exc:
-            st.warning(f"{item['name']} was not logged: {exc}")
+            st.warning(f"{markdown_text(item['name'])} was not logged: {markdown_text(exc)}")
             continue
         logged.add(mark)
 
@@ -128,7 +141,11 @@ def _show_prediction(item: dict[str, Any], prediction: Prediction, entry: dict[s
     with st.container(border=True):
         picture, verdict, spectrum = st.columns([1.2, 1.5, 1.2], gap="medium")
         with picture:
-            st.image(entry["thumbnail"], caption=item["name"], width="stretch")
+            # Captions are Markdown: a name like ![i](https://...) would fetch an image.
+            if entry["thumbnail"] is not None:
+                st.image(entry["thumbnail"], caption=markdown_text(item["name"]), width="stretch")
+            else:
+                st.caption(f"{markdown_text(item['name'])}: no preview (the server is busy).")
         with verdict:
             components.verdict_badge(prediction.verdict)
             st.progress(
@@ -142,12 +159,14 @@ def _show_prediction(item: dict[str, Any], prediction: Prediction, entry: dict[s
                 st.caption(f"Bundled sample; it is a {item['expected']} image.")
             st.caption(f"Model {prediction.model_name} {prediction.model_version}")
         with spectrum:
-            st.image(entry["spectrum"], caption="Fourier magnitude (centre = low frequencies)")
+            if entry["spectrum"] is not None:
+                st.image(entry["spectrum"], caption="Fourier magnitude (centre = low frequencies)")
 
 
 def _show_rejection(item: dict[str, Any], rejection: Rejection) -> None:
     with st.container(border=True):
-        st.error(f"**{item['name']}** was not scored: {rejection.message}")
+        # The name is the uploader's data, the message FakeScope's own text.
+        st.error(f"**{markdown_text(item['name'])}** was not scored: {rejection.message}")
 
 
 def _limits_note(limits: str) -> None:
@@ -176,13 +195,14 @@ def main() -> None:
     upload_col, control_col = st.columns([2, 1], gap="large")
     with upload_col:
         formats = ", ".join(ACCEPTED_FORMATS)
-        limit_mb = max(1, math.ceil(settings.max_file_bytes / (1024 * 1024)))
+        # The package's limit is the one limit; the uploader's is derived from it.
+        limit_mb = settings.max_file_bytes / BROWSER_MEGABYTE
         uploads = st.file_uploader(
             "Images",
             accept_multiple_files=True,
             key="detect_uploads",
-            max_upload_size=limit_mb,
-            help=f"{formats}; up to {limit_mb} MB and {settings.max_pixels:,} pixels each.",
+            max_upload_size=components.uploader_limit_mb(settings),
+            help=f"{formats}; up to {limit_mb:g} MB and {settings.max_pixels:,} pixels each.",
         )
         has_samples = bool(bundled_samples())
         buttons = st.container(horizontal=True)
@@ -231,7 +251,7 @@ def main() -> None:
     try:
         cache = _score(items, predictor, settings)
     except FakeScopeError as exc:
-        st.error(f"Scoring failed: {exc}")
+        st.error(f"Scoring failed: {markdown_text(exc)}")
         st.stop()
     _record(items, cache, predictor, store)
 

@@ -167,23 +167,33 @@ def _reference(registry: Any, version: str | None) -> tuple[ReferenceProfile | N
     """The version's reference profile, or None with the reason shown to the user."""
     if version is None:
         return None, "The registry has no active version, so there is no reference to compare to."
-    known = {v.version for v in registry.versions()}
-    if version not in known:
-        return None, (
-            f"Model version {version} is not in the registry ({registry.root}), so it has no "
-            "reference profile: drift cannot be measured for it."
-        )
-    data = registry.read_json(version, "reference_profile.json")
+    try:
+        known = {v.version for v in registry.versions()}
+        if version not in known:
+            return None, (
+                f"Model version {version} is not in the registry, so it has no reference "
+                "profile: drift cannot be measured for it."
+            )
+        data = registry.read_json(version, "reference_profile.json")
+    except FakeScopeError as exc:  # a damaged registry file: say which, keep the page
+        return None, f"The reference profile cannot be read: {exc}"
     if data is None:
         return None, (
             f"Version {version} has no reference_profile.json, so drift cannot be measured. The "
             "training pipeline writes one next to each model it registers."
         )
-    return ReferenceProfile.from_json(data), ""
+    try:
+        return ReferenceProfile.from_json(data), ""
+    except (FakeScopeError, KeyError, TypeError, ValueError) as exc:
+        return None, f"Version {version}'s reference_profile.json is malformed ({exc!r})."
 
 
 def _drift_section(predictions: pd.DataFrame, registry: Any, chosen_version: str | None) -> None:
-    active = registry.active_version()
+    try:
+        active = registry.active_version()
+    except FakeScopeError as exc:  # a damaged registry.json: the Models page can repair it
+        st.warning(f"The registry cannot be read ({exc}); see the Models page.")
+        active = None
     version = chosen_version or active
     current = predictions[predictions["model_version"] == version]
     # The model's validation profile answers "is traffic like what the model was checked on?";

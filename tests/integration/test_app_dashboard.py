@@ -6,7 +6,11 @@ and points the app at them with FAKESCOPE_* variables, as a deployment would.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import logging
+import re
 import tomllib
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -111,7 +115,10 @@ def _store(settings: Settings) -> PredictionStore:
 
 def test_app_upload_limit_matches_package_limit() -> None:
     config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
-    assert config["server"]["maxUploadSize"] * 1024 * 1024 == Settings().max_file_bytes
+    # The server's cap is in MiB: the smallest that holds the package's limit, so every file
+    # the package accepts reaches it.
+    server_cap = config["server"]["maxUploadSize"] * 1024 * 1024
+    assert server_cap >= Settings().max_file_bytes > server_cap - 1024 * 1024
 
 
 # ------------------------------------------------------------------------------------- detect
@@ -552,3 +559,205 @@ def test_app_pages_import_no_torch_sql() -> None:
         source = page.read_text()
         for forbidden in ("import torch", "sqlalchemy", "SELECT ", "np.percentile", "scipy"):
             assert forbidden not in source, f"{page.name} uses {forbidden}"
+
+
+# --------------------------------------------------------------------------- hostile names
+
+MARKDOWN_NAME = "![i](https://evil.example/x.png) **[x](javascript:alert(1))**.jpg"
+FORMULA_NAME = '=HYPERLINK("https://evil.example","x").png'
+
+
+def _all_text(at: AppTest) -> list[str]:
+    """Every Markdown source the page rendered: bodies of text elements and image captions."""
+    texts = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "subheader"):
+        texts += _texts(getattr(at, kind))
+    texts += [img.caption for image in at.get("image") for img in image.proto.imgs]
+    return texts
+
+
+def test_app_detect_names_are_shown_as_text_not_markdown(app_env: Callable) -> None:
+    from fakescope.safe_text import markdown_text, printable
+
+    _, settings = app_env()
+    at = _run()
+    uploader = at.file_uploader(key="detect_uploads")
+    uploader.upload(MARKDOWN_NAME, encode(photo_like(), quality=90), "image/jpeg")
+    uploader.upload("<img src=x>\x1b[2J.txt", b"just some text", "text/plain")
+    at.run()
+    assert not at.exception, at.exception
+
+    texts = _all_text(at)
+    # A live image fetch needs "![" then "](" unescaped; a link "[...](" the same.
+    for text in texts:
+        assert not re.search(r"(?<!\\)!(?<!\\)\[", text), text
+        assert not re.search(r"(?<!\\)\]\(", text), text
+        assert not re.search(r"(?<!\\)<img", text) and "\x1b" not in text
+    captions = [img.caption for image in at.get("image") for img in image.proto.imgs]
+    assert markdown_text(MARKDOWN_NAME) in captions
+    (error,) = _texts(at.error)
+    assert error.startswith(f"**{markdown_text('<img src=x>' + chr(27) + '[2J.txt')}** was not")
+    # The log keeps the names, in their printable form.
+    assert _store(settings).predictions()["input_name"].tolist() == [MARKDOWN_NAME]
+    assert _store(settings).rejections()["input_name"].tolist() == [
+        printable("<img src=x>\x1b[2J.txt")
+    ]
+
+
+def test_app_detect_csv_download_neutralises_formulas() -> None:
+    import components
+
+    prediction = Prediction("real", 0.2, {"Fake": 0.2, "Real": 0.8}, "m", "v1", 5.0, "cd" * 32)
+    names = [FORMULA_NAME, "+1.jpg", "-1.jpg", "@SUM(A1).jpg", "\tx.jpg", "\rx.jpg", "ok.jpg"]
+    rows = [components.result_row(name, prediction) for name in names]
+    rows.append(components.result_row("=1+1.png", Rejection("empty", "=bad", "=1+1.png", None)))
+
+    read = list(csv.DictReader(io.StringIO(components.results_csv(rows).decode("utf-8"))))
+
+    assert [row["name"] for row in read] == [
+        "'" + FORMULA_NAME,
+        "'+1.jpg",
+        "'-1.jpg",
+        "'@SUM(A1).jpg",
+        "'\\tx.jpg",
+        "'\\rx.jpg",
+        "ok.jpg",
+        "'=1+1.png",
+    ]
+    assert read[-1]["error"] == "'=bad"
+    assert read[0]["fake_probability"] == "0.2"  # numbers stay numbers
+
+
+# ------------------------------------------------------------------------------- security
+
+
+def _failing_app() -> None:
+    """A one-page app whose page raises, run through the dashboard's own page runner."""
+    import components
+    import streamlit as st
+
+    def broken() -> None:
+        st.title("Broken")
+        open("/srv/fakescope/secret-folder/settings.json")
+
+    components.run_page(st.navigation([st.Page(broken, title="Broken")]))
+
+
+def test_app_page_error_shows_a_reference_and_logs_the_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="fakescope.dashboard"):
+        at = AppTest.from_function(_failing_app, default_timeout=TIMEOUT).run()
+
+    assert not at.exception  # nothing reached Streamlit's own error box
+    (error,) = _texts(at.error)
+    reference = re.search(r"Reference: ([0-9a-f]{8})\.", error).group(1)
+    page = " ".join(_texts(at.title) + _texts(at.error) + _texts(at.markdown))
+    for leak in ("/srv", "secret-folder", "Traceback", "FileNotFoundError", "No such file"):
+        assert leak not in page
+    (record,) = [r for r in caplog.records if r.name == "fakescope.dashboard"]
+    assert reference in record.getMessage()
+    assert isinstance(record.exc_info[1], FileNotFoundError)
+    assert "secret-folder" in caplog.text  # the server log has the details
+
+
+def test_app_real_page_error_shows_a_reference(app_env: Callable) -> None:
+    app_env()
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    # A state the page never expects: its own code then raises (AttributeError) mid-page.
+    at.session_state["detect_cache"] = "not a dict"
+    at.run()
+    at.file_uploader(key="detect_uploads").upload("a.jpg", encode(photo_like(), quality=90))
+    at.run()
+
+    assert not at.exception
+    assert any(re.search(r"Reference: [0-9a-f]{8}\.", text) for text in _texts(at.error))
+    assert not any("AttributeError" in text or "/" in text for text in _texts(at.error))
+
+
+def _callback_error_app() -> None:
+    """An error outside any page (a widget callback): Streamlit's own error box shows it."""
+    import streamlit as st
+
+    def explode() -> None:
+        raise RuntimeError("cannot open /srv/fakescope/secret-folder")
+
+    st.button("Go", key="go", on_click=explode)
+
+
+def test_app_error_details_are_hidden_by_config(app_env: Callable) -> None:
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    app_env()
+    _run()  # the app itself sets it too, wherever it was started from
+    from streamlit import config as streamlit_config
+
+    assert streamlit_config.get_option("client.showErrorDetails") == "none"
+
+    at = AppTest.from_function(_callback_error_app, default_timeout=TIMEOUT).run()
+    at.button(key="go").click().run()
+    (shown,) = at.exception
+    assert shown.stack_trace == []
+    assert "secret-folder" not in shown.message and "RuntimeError" not in shown.message
+
+
+def _dockerfile_streamlit_env() -> dict[str, str]:
+    """The STREAMLIT_* variables that Dockerfile.streamlit's ENV lines set."""
+    text = (REPO_ROOT / "Dockerfile.streamlit").read_text()
+    return dict(re.findall(r"\b(STREAMLIT_[A-Z_]+)=(\S+?)(?:\s*\\)?$", text, re.MULTILINE))
+
+
+def test_app_serving_image_keeps_xsrf_protection_on() -> None:
+    from streamlit import config as streamlit_config
+
+    options = {o.env_var: name for name, o in streamlit_config.get_config_options().items()}
+    env = _dockerfile_streamlit_env()
+    assert set(env) <= set(options), "an ENV line names no Streamlit option"
+    image = {options[var]: value for var, value in env.items()}
+    config = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["enableXsrfProtection"] is True
+    assert image.get("server.enableXsrfProtection", "true") == "true"
+    # Inside the Space's cross-site iframe the XSRF cookie needs SameSite=None (over HTTPS).
+    assert image["server.xsrfCookieSameSite"] == "none"
+    assert image.get("client.showErrorDetails", "none") == "none"
+
+
+def test_app_uploader_limit_derives_from_the_package_limit(app_env: Callable) -> None:
+    """A file just under the package's limit passes every check; one just over is refused."""
+    _, settings = app_env()
+    limit = settings.max_file_bytes
+    at = _run()
+    widget_mb = at.file_uploader(key="detect_uploads").proto.max_upload_size_mb
+    # The browser counts the widget's megabytes as 10**6 bytes, as the package does: equal.
+    assert widget_mb * 1_000_000 == limit
+    # The server refuses len(data) > maxUploadSize * 1024 * 1024 (Streamlit's upload route): a
+    # little more, so a file over the limit that a browser lets through (Windows counts 1024**2)
+    # still reaches the package, which says why and logs it.
+    server_cap = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["server"][
+        "maxUploadSize"
+    ] * (1024 * 1024)
+    assert server_cap >= limit
+
+    under, over = _bmp_of_about(limit, below=True), _bmp_of_about(limit, below=False)
+    assert len(under) <= limit < len(over) <= server_cap
+    uploader = at.file_uploader(key="detect_uploads")
+    uploader.upload("under.bmp", under, "image/bmp")
+    uploader.upload("over.bmp", over, "image/bmp")
+    at.run()
+    assert not at.exception, at.exception
+    # Under: scored and logged. Over: refused with its reason, shown and logged.
+    assert _store(settings).predictions()["input_name"].tolist() == ["under.bmp"]
+    assert _store(settings).rejections()["reason"].tolist() == ["too_large"]
+    (error,) = _texts(at.error)
+    assert error.startswith("**over.bmp** was not scored") and "too large" in error
+
+
+def _bmp_of_about(size: int, *, below: bool) -> bytes:
+    """A 24-bit BMP 2048 pixels wide, as tall as fits under ``size`` bytes (or just past it)."""
+    from PIL import Image
+
+    width, header, row = 2048, 54, 2048 * 3
+    height = (size - header) // row + (0 if below else 1)
+    gradient = np.linspace(0, 255, width * height, dtype=np.float32).astype(np.uint8)
+    pixels = np.stack([gradient.reshape(height, width)] * 3, axis=-1)
+    return encode(Image.fromarray(pixels, "RGB"), "BMP")

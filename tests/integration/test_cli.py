@@ -135,3 +135,29 @@ def test_predict_uses_the_registry_active_version(tmp_path: Path, vit_dir: Path)
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)[0]
     assert (row["model"], row["model_version"]) == ("tiny", "v1")
+
+
+def test_predict_folder_skips_hidden_folders_and_files(tmp_path: Path, vit_dir: Path) -> None:
+    image = encode(photo_like(seed=5), "JPEG")
+    for relative in (
+        "top.jpg",
+        "sub/inner.jpg",
+        ".hidden.jpg",
+        ".git/objects/blob.jpg",
+        ".venv/lib/site.jpg",
+        "sub/.cache/thumb.jpg",
+        "sub/.x/deeper/more.jpg",
+    ):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(image)
+    result = run_cli("predict", str(tmp_path), "--model", str(vit_dir), "--json", "--no-log")
+    assert result.returncode == 0, result.stderr
+    found = sorted(
+        Path(row["path"]).relative_to(tmp_path).as_posix() for row in json.loads(result.stdout)
+    )
+    assert found == ["sub/inner.jpg", "top.jpg"]
+    # A hidden folder named on the command line is the user's choice: it is searched.
+    named = run_cli(
+        "predict", str(tmp_path / ".git"), "--model", str(vit_dir), "--json", "--no-log"
+    )
+    assert [Path(row["path"]).name for row in json.loads(named.stdout)] == ["blob.jpg"]

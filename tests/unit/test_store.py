@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -420,3 +421,36 @@ def test_store_error_hides_the_password() -> None:
 
     assert "s3cret" not in str(caught.value)
     assert "postgresql+psycopg://fakescope:***@127.0.0.1:1/log" in str(caught.value)
+
+
+# ------------------------------------------------------------------------- hostile names
+
+
+def test_store_name_that_is_not_utf8_is_kept_in_a_safe_form(store: PredictionStore) -> None:
+    # os.fsdecode turns the bytes 0xff 0xfe of a Linux file name into lone surrogates, which
+    # SQLite cannot encode: the write raised UnicodeEncodeError before the safe form.
+    name = os.fsdecode(b"/photos/caf\xff\xfe.jpg")
+    store.record_prediction(make_prediction(name=name), source="cli")
+    store.record_rejection(Rejection("corrupt", f"Cannot decode {name}", name, None), source="cli")
+
+    assert store.predictions()["input_name"].tolist() == ["/photos/caf\\xff\\xfe.jpg"]
+    rejection = store.rejections().iloc[0]
+    assert rejection["input_name"] == "/photos/caf\\xff\\xfe.jpg"
+    assert rejection["message"] == "Cannot decode /photos/caf\\xff\\xfe.jpg"
+
+
+def test_store_name_with_control_characters_is_stored_printable(store: PredictionStore) -> None:
+    name = "\x1b[2J\rreal.jpg\u202egpj.exe\n"
+    store.record_prediction(make_prediction(name=name), source="dashboard")
+
+    stored = store.predictions()["input_name"][0]
+    assert stored == "\\x1b[2J\\rreal.jpg\\u202egpj.exe\\n"
+    assert stored.isprintable()
+
+
+def test_store_ordinary_names_are_stored_unchanged(store: PredictionStore) -> None:
+    names = ["photo.jpg", "Фото 2024 (1).png", "写真.webp", "=sum(1).jpg"]
+    store.record_predictions(
+        [make_prediction(i, name=n) for i, n in enumerate(names)], source="cli"
+    )
+    assert store.predictions()["input_name"].tolist() == names
