@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,17 @@ DIMA806_PREPROCESSOR = {
     "rescale_factor": 0.00392156862745098,
     "size": {"height": 224, "width": 224},
 }
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Put ``sys.modules["__main__"]`` back after each test: Streamlit's AppTest runs the app as
+    ``__main__`` and leaves it there, and a later test's ``spawn`` child would then re-run
+    ``streamlit_app/app.py`` (whose page imports fail outside Streamlit) before its target."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture(autouse=True)

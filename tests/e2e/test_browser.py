@@ -2,115 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM, CHROMIUM_ARGS, SHARED_SCREENSHOT, Server
+from browser_support import server  # noqa: F401 (the fixture, found by name)
 
-from fakescope.registry import Registry
 from fakescope.store import PredictionStore
-from tests.conftest import REPO_ROOT, build_vit_model, encode, photo_like
+from tests.conftest import encode, photo_like
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHARED_SCREENSHOT = Path("/tmp/fakescope-screenshot.png")
-START_TIMEOUT_S = 90
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"streamlit exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"streamlit did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`streamlit run streamlit_app/app.py` on a free loopback port, on a temp registry and log."""
-    registry = Registry(tmp_path / "registry")
-    model = build_vit_model(tmp_path / "model", image_size=32, hidden_size=16)
-    (model / "README.md").write_text("# Test model\n\n## Limits\n\nRandom weights: a coin toss.\n")
-    registry.register(model, activate=True)
-    data_dir = tmp_path / "data"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("FAKESCOPE_")},
-        "FAKESCOPE_REGISTRY_DIR": str(registry.root),
-        "FAKESCOPE_DATA_DIR": str(data_dir),
-        "FAKESCOPE_THREADS": "1",
-        "HF_HUB_OFFLINE": "1",
-    }
-    port = _free_port()
-    log = tmp_path / "streamlit.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "streamlit_app/app.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process, log)
-        yield url, data_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
-def test_browser_upload_good_and_bad_file(server: tuple[str, Path], tmp_path: Path) -> None:
+def test_browser_upload_good_and_bad_file(server: Server, tmp_path: Path) -> None:  # noqa: F811
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it")
     from playwright.sync_api import expect, sync_playwright
 
-    url, data_dir = server
+    url, data_dir = server.url, server.data_dir
     good = tmp_path / "street.jpg"
     good.write_bytes(encode(photo_like(320, 240), quality=90))
     bad = tmp_path / "notes.txt"

@@ -1,0 +1,128 @@
+"""Support for the browser tests: Chromium's path and flags, and a real dashboard server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fakescope.registry import Registry
+from tests.conftest import REPO_ROOT, build_vit_model
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHARED_SCREENSHOT = Path("/tmp/fakescope-screenshot.png")
+START_TIMEOUT_S = 90
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"streamlit exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"streamlit did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running dashboard: its URL, its prediction log's folder and its process id."""
+
+    url: str
+    data_dir: Path
+    pid: int
+
+    def peak_rss_mb(self) -> float:
+        """The server process's peak resident memory so far (VmHWM), in MB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmHWM line in /proc/PID/status")
+
+
+@contextmanager
+def running_server(tmp_path: Path) -> Iterator[Server]:
+    """`streamlit run streamlit_app/app.py` on a free loopback port, on a temp registry and log
+    (a tiny random ViT as the active model)."""
+    registry = Registry(tmp_path / "registry")
+    model = build_vit_model(tmp_path / "model", image_size=32, hidden_size=16)
+    (model / "README.md").write_text("# Test model\n\n## Limits\n\nRandom weights: a coin toss.\n")
+    registry.register(model, activate=True)
+    data_dir = tmp_path / "data"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FAKESCOPE_")},
+        "FAKESCOPE_REGISTRY_DIR": str(registry.root),
+        "FAKESCOPE_DATA_DIR": str(data_dir),
+        "FAKESCOPE_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    port = _free_port()
+    log = tmp_path / "streamlit.log"
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "streamlit_app/app.py",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log)
+        yield Server(url, data_dir, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A real dashboard server on a temp registry and log, stopped after the test (a browser
+    test module imports this fixture by name)."""
+    with running_server(tmp_path) as running:
+        yield running
