@@ -50,7 +50,8 @@ def degrade(image: Image.Image, condition: str, seed: int) -> bytes:
     """
     if condition not in CONDITIONS:
         raise TrainingError(f"condition must be one of {', '.join(CONDITIONS)}, got {condition!r}")
-    rng = random.Random(seed)  # nosec B311 - reproducible image conditions, not security
+    # Seeded for reproducible conditions; nothing here is security-sensitive.
+    rng = random.Random(seed)  # nosec B311
     image = image.convert("RGB")
     buffer = io.BytesIO()
     if condition == "clean":
