@@ -12,7 +12,7 @@ LINT_PATHS := $(wildcard src tests streamlit_app scripts prepare_deployment.py)
 .PHONY: help setup setup-dev run test test-fast lint format bench demo-model clean
 
 help:
-	@echo "make run        set up and start the dashboard on the embedded demo model"
+	@echo "make run        set up and start the dashboard + API (/api/docs) on the demo model"
 	@echo "make test       set up and run the whole test suite (unit, integration, quality, e2e)"
 	@echo "make test-fast  unit tests only"
 	@echo "make lint       black --check + flake8"
@@ -36,7 +36,7 @@ setup: $(VENV)/.runtime
 setup-dev: $(VENV)/.dev
 
 run: setup
-	$(BIN)/streamlit run streamlit_app/app.py --server.port $(PORT) --server.headless true
+	$(BIN)/streamlit run streamlit_app/server.py --server.port $(PORT) --server.headless true
 
 test: setup-dev
 	mkdir -p out

@@ -73,6 +73,7 @@ REQUIRED_BUNDLE_FILES = (
     "pyproject.toml",
     "src/fakescope/__init__.py",
     "streamlit_app/app.py",
+    "streamlit_app/server.py",  # the image's CMD: pages and API on one port
     ".streamlit/config.toml",
 )
 # Never copied: caches and editor litter. Secrets are NOT skipped silently: they fail validation,

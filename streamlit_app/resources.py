@@ -6,13 +6,17 @@ version, so a promote or rollback, even one made from the command line or by ano
 loads the new model on the next rerun; the Models page also clears the cache after its own
 promote/rollback so the old model's memory is freed at once.
 
-Every function here shows a one-line ``st.error`` saying what to set instead of a traceback.
+Every function here shows a one-line ``st.error`` saying what to set instead of a traceback,
+except :func:`shared_predictor` and :func:`shared_store`: the HTTP API (``server.py``) calls those
+outside any page, so they raise instead of drawing. Both go through the same cached functions as
+the pages, so API and pages share one model and one log per process.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
+from fakescope.api.metrics import get_metrics
 from fakescope.config import Settings
 from fakescope.errors import FakeScopeError
 from fakescope.predictor import Predictor
@@ -62,6 +66,8 @@ def _load_predictor(key: str, _current: Settings) -> Predictor:
     """Load and warm up the model (once per key and process; errors are not cached)."""
     predictor = Predictor.from_source(None, _current)
     predictor.warm_up()
+    # Counted where the load happens, so /metrics shows that pages and API share one model.
+    get_metrics().model_loads.inc()
     return predictor
 
 
@@ -117,3 +123,27 @@ def store(current: Settings, *, stop: bool = False) -> PredictionStore | None:
             st.stop()
         st.warning(f"Predictions are not being logged: {exc}. {STORE_HELP}")
         return None
+
+
+def shared_predictor(current: Settings) -> Predictor:
+    """The pages' cached predictor, for callers outside a page (the HTTP API).
+
+    Raises:
+        FakeScopeError: the model cannot be loaded (the error is not cached; the next call
+            tries again).
+    """
+    return _load_predictor(_model_key(current), current)
+
+
+def shared_store(current: Settings) -> PredictionStore:
+    """The pages' cached prediction log, for callers outside a page (the HTTP API).
+
+    Raises:
+        FakeScopeError: the log cannot be opened.
+    """
+    return _open_store(
+        current.resolved_database_url,
+        current.retention_max_rows,
+        current.retention_days,
+        current,
+    )

@@ -7,6 +7,7 @@ Nothing happens at import: no folder is created and no variable is read until
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -102,6 +103,18 @@ class Settings:
         retention_max_rows: prediction log cap in rows, 0 = no cap (FAKESCOPE_RETENTION_ROWS).
         retention_days: prediction log cap in days, 0 = no cap (FAKESCOPE_RETENTION_DAYS).
         admin_token: enables promote/rollback in the dashboard when set (FAKESCOPE_ADMIN_TOKEN).
+        api_key_hashes: SHA-256 hex digests of the accepted API keys (FAKESCOPE_API_KEYS: a
+            comma-separated list of keys, or of ``sha256:<hex>`` digests); empty means the API
+            is open. Only digests are kept, never the keys.
+        api_max_files: most files one ``POST /api/v1/predict`` may carry (FAKESCOPE_API_MAX_FILES).
+        api_max_request_bytes: largest request body of the API, counted while it is read
+            (FAKESCOPE_API_MAX_REQUEST_MB, megabytes of 10**6 bytes).
+        api_rate_per_minute: requests per minute each key (or client address, without keys)
+            may make on ``/api/v1/*`` (FAKESCOPE_API_RATE_PER_MINUTE); 0 turns the limit off.
+        api_rate_burst: requests a client may make at once before the rate applies
+            (FAKESCOPE_API_RATE_BURST).
+        api_protect_ops: ``/healthz``, ``/readyz`` and ``/metrics`` need a key too
+            (FAKESCOPE_API_PROTECT_OPS=1); they are open by default so probes and Prometheus work.
     """
 
     model_source: str | None = None
@@ -129,6 +142,12 @@ class Settings:
     retention_max_rows: int = 100_000
     retention_days: int = 0
     admin_token: str | None = dataclasses.field(default=None, repr=False)
+    api_key_hashes: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    api_max_files: int = 20
+    api_max_request_bytes: int = 50 * BROWSER_MEGABYTE
+    api_rate_per_minute: float = 120.0
+    api_rate_burst: int = 20
+    api_protect_ops: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -160,6 +179,12 @@ class Settings:
             bad = {k: v for k, v in self.label_map.items() if v not in ("fake", "real")}
             if bad:
                 raise ConfigError(f"label_map values must be 'fake' or 'real', got {bad}")
+        if self.api_max_files <= 0 or self.api_max_request_bytes <= 0:
+            raise ConfigError("API limits (max files, max request size) must be positive")
+        if self.api_rate_per_minute < 0 or self.api_rate_burst <= 0:
+            raise ConfigError(
+                "API rate limits: the rate per minute must be >= 0 (0 = off) and the burst > 0"
+            )
 
     @property
     def resolved_database_url(self) -> str:
@@ -218,15 +243,22 @@ class Settings:
             kwargs["admin_token"] = value
         if (value := text("LABEL_MAP")) is not None:
             kwargs["label_map"] = parse_label_map(value)
+        if (value := text("API_KEYS")) is not None:
+            kwargs["api_key_hashes"] = parse_api_keys(value)
+        if (value := text("API_PROTECT_OPS")) is not None:
+            kwargs["api_protect_ops"] = parse_flag(value, "API_PROTECT_OPS")
         for name, attr in (
             ("THRESHOLD", "threshold"),
             ("UNCERTAIN_BAND", "uncertain_band"),
             ("PIXEL_WAIT_SECONDS", "pixel_wait_seconds"),
+            ("API_RATE_PER_MINUTE", "api_rate_per_minute"),
         ):
             if (parsed := number(name, float)) is not None:
                 kwargs[attr] = parsed
         if (parsed := number("MAX_FILE_MB", float)) is not None:
             kwargs["max_file_bytes"] = int(parsed * BROWSER_MEGABYTE)
+        if (parsed := number("API_MAX_REQUEST_MB", float)) is not None:
+            kwargs["api_max_request_bytes"] = int(parsed * BROWSER_MEGABYTE)
         for name, attr in (
             ("MAX_PIXELS", "max_pixels"),
             ("MIN_SIDE", "min_side"),
@@ -237,6 +269,8 @@ class Settings:
             ("THREADS", "num_threads"),
             ("RETENTION_ROWS", "retention_max_rows"),
             ("RETENTION_DAYS", "retention_days"),
+            ("API_MAX_FILES", "api_max_files"),
+            ("API_RATE_BURST", "api_rate_burst"),
         ):
             if (parsed := number(name, int)) is not None:
                 kwargs[attr] = parsed
@@ -271,3 +305,48 @@ def parse_label_map(raw: str) -> dict[str, str]:
     if bad:
         raise ConfigError(f"label map values must be 'fake' or 'real', got {bad}")
     return mapping
+
+
+def hash_api_key(key: str) -> str:
+    """The SHA-256 hex digest FakeScope keeps instead of an API key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def parse_api_keys(raw: str) -> tuple[str, ...]:
+    """Turn FAKESCOPE_API_KEYS into SHA-256 digests: ``key1,key2`` or ``sha256:<64 hex>,...``.
+
+    A ``sha256:`` entry lets a deployment keep even the plain keys out of its environment.
+
+    Raises:
+        ConfigError: an entry is empty or a ``sha256:`` entry is not 64 hex digits.
+    """
+    digests: list[str] = []
+    for entry in raw.split(","):
+        entry = entry.strip()
+        if not entry:
+            raise ConfigError("FAKESCOPE_API_KEYS has an empty entry; separate keys with commas")
+        if entry.lower().startswith("sha256:"):
+            digest = entry[7:].strip().lower()
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+                raise ConfigError(
+                    "FAKESCOPE_API_KEYS: a sha256: entry must be 64 hex digits "
+                    "(python -c \"import hashlib; print(hashlib.sha256(b'KEY').hexdigest())\")"
+                )
+            digests.append(digest)
+        else:
+            digests.append(hash_api_key(entry))
+    return tuple(dict.fromkeys(digests))
+
+
+def parse_flag(raw: str, name: str) -> bool:
+    """A yes/no setting: 1/true/yes/on or 0/false/no/off (any case).
+
+    Raises:
+        ConfigError: anything else.
+    """
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{ENV_PREFIX}{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
