@@ -22,6 +22,8 @@ pages = [
     st.Page("views/monitor.py", title="Monitor", icon=":material/monitoring:"),
     st.Page("views/models.py", title="Models", icon=":material/deployed_code:"),
 ]
+# The app's name and what it does, above every page's own title.
+components.app_header()
 # An uncaught error in a page shows a short message and a reference id; the traceback goes to the
 # server log under the same id.
 components.run_page(st.navigation(pages))

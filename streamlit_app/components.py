@@ -8,7 +8,9 @@ import json
 import logging
 import secrets
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -19,10 +21,15 @@ from fakescope.verdicts import Prediction, Rejection
 
 logger = logging.getLogger("fakescope.dashboard")
 
+APP_NAME = "FakeScope"
+APP_TAGLINE = "Tells real photographs from AI-generated images, and shows how sure it is."
+# Label, Streamlit colour name, icon, bar colour (hex; the same hues as the theme's red, green and
+# orange, dark enough for white text and for a 3:1 contrast on white). The word and the icon carry
+# the verdict on their own, for anyone who cannot tell the colours apart.
 VERDICT_STYLE = {
-    "fake": ("Fake", "red", ":material/warning:"),
-    "real": ("Real", "green", ":material/photo_camera:"),
-    "uncertain": ("Uncertain", "orange", ":material/help:"),
+    "fake": ("Fake", "red", ":material/warning:", "#c62828"),
+    "real": ("Real", "green", ":material/verified:", "#2e7d32"),
+    "uncertain": ("Uncertain", "orange", ":material/help:", "#b45309"),
 }
 CSV_FIELDS = (
     "name",
@@ -36,6 +43,8 @@ CSV_FIELDS = (
     "reason",
     "error",
 )
+# Columns every exported CSV row carries when the export names its settings.
+META_FIELDS = ("threshold", "uncertain_band", "exported_at_utc")
 # Chart windows, smallest first; the first that gives at most ~60 windows over the span wins.
 WINDOWS = (
     ("1min", timedelta(minutes=1)),
@@ -47,11 +56,90 @@ WINDOWS = (
 )
 
 
+def app_header() -> None:
+    """The app's name and what it does, at the top of every page."""
+    st.markdown(f"**:material/image_search: {APP_NAME}** · {APP_TAGLINE}")
+
+
 def verdict_badge(verdict: str) -> None:
-    """A coloured badge: Real (green), Fake (red), Uncertain (orange)."""
-    label, color, icon = VERDICT_STYLE.get(verdict, (verdict.title(), "gray", ""))
-    # A badge inside a heading: the verdict is the first thing the eye finds.
-    st.markdown(f"### :{color}-badge[{icon} {label}]")
+    """The verdict as a large coloured heading with an icon: Real, Fake or Uncertain."""
+    label, color, icon, _ = VERDICT_STYLE.get(verdict, (verdict.title(), "gray", "", ""))
+    # The largest text on the card: the verdict is the first thing the eye finds.
+    st.markdown(f"## :{color}[{icon} {label}]")
+
+
+def probability_bar(probability: float, verdict: str) -> None:
+    """The fake probability as a bar in the verdict's colour, with the number beside it.
+
+    ``st.progress`` has one colour whatever the verdict, so this is a small HTML bar; it holds
+    numbers and a fixed colour only, never user text.
+    """
+    share = min(1.0, max(0.0, float(probability)))
+    colour = VERDICT_STYLE.get(verdict, ("", "", "", "#6b7280"))[3]
+    st.markdown(
+        f'<div role="progressbar" aria-label="Fake probability" aria-valuemin="0" '
+        f'aria-valuemax="100" aria-valuenow="{share * 100:.0f}" class="fakescope-bar" '
+        f'style="background:#e5e7eb;border-radius:6px;height:10px;overflow:hidden">'
+        f'<div style="width:{share * 100:.1f}%;height:100%;background:{colour}"></div></div>'
+        f'<div style="font-size:0.9rem;margin-top:4px">Fake probability: {share:.1%}</div>',
+        unsafe_allow_html=True,
+    )
+
+
+def truth_note(expected: str, verdict: str) -> str:
+    """Markdown saying whether a verdict on an image of known truth was right."""
+    truth = f"it is a {expected} image"
+    if verdict == "uncertain":
+        return f":orange[:material/help: **Undecided**: {truth}.]"
+    if verdict == expected:
+        return f":green[:material/check_circle: **Right**: {truth}.]"
+    return f":red[:material/cancel: **Wrong**: {truth}.]"
+
+
+def sample_label(name: str) -> str:
+    """A button label for a bundled sample that does not give its answer away.
+
+    ``real_cv_apple.jpg`` -> ``apple``: the real/fake prefix is the truth, and the next part
+    names the sample's source (and, for fakes, a generator), which would hint at it too.
+    """
+    parts = Path(name).stem.split("_")
+    if parts and parts[0] in ("real", "fake"):
+        parts = parts[1:]
+    if len(parts) >= 2:
+        parts = parts[1:2]
+    return " ".join(parts) or name
+
+
+@dataclass(frozen=True)
+class ExportMeta:
+    """What a download was made with: the model, the verdict settings and when (UTC)."""
+
+    model_name: str
+    model_version: str
+    threshold: float
+    uncertain_band: float
+    exported_at: datetime
+
+    @property
+    def stamp(self) -> str:
+        return self.exported_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def export_meta(
+    model_name: str, model_version: str, threshold: float, band: float, when: datetime
+) -> ExportMeta:
+    """The settings a download records (``when`` in UTC)."""
+    return ExportMeta(model_name, model_version, float(threshold), float(band), when)
+
+
+def export_name(meta: ExportMeta, extension: str) -> str:
+    """A download's file name: model version, threshold, band and UTC time, safe on any disk."""
+    when = meta.exported_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    version = "".join(c for c in meta.model_version if c.isalnum() or c in "-.")[:20] or "model"
+    return (
+        f"fakescope-{version}-t{meta.threshold:.2f}-band{meta.uncertain_band:.2f}-{when}"
+        f".{extension}"
+    )
 
 
 def fallback_note(info: Any) -> None:
@@ -137,22 +225,45 @@ def result_row(name: str, outcome: Prediction | Rejection) -> dict[str, Any]:
     }
 
 
-def results_csv(rows: Sequence[dict[str, Any]]) -> bytes:
+def results_csv(rows: Sequence[dict[str, Any]], meta: ExportMeta | None = None) -> bytes:
     """The rows as CSV (scores and features are left to the JSON download).
 
+    With ``meta``, every row also carries the threshold, the uncertain band and the export's UTC
+    time: a CSV is often opened far from the page, and a verdict means nothing without them.
     File names are untrusted: every text cell is printable and none starts a spreadsheet
     formula (:func:`fakescope.safe_text.csv_cell`).
     """
+    fields = list(CSV_FIELDS) + (list(META_FIELDS) if meta else [])
+    extra = (
+        {
+            "threshold": meta.threshold,
+            "uncertain_band": meta.uncertain_band,
+            "exported_at_utc": meta.stamp,
+        }
+        if meta
+        else {}
+    )
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(CSV_FIELDS), extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(csv_row(row) for row in rows)
+    writer.writerows(csv_row({**row, **extra}) for row in rows)
     return buffer.getvalue().encode("utf-8")
 
 
-def results_json(rows: Sequence[dict[str, Any]]) -> bytes:
-    """The rows as an indented JSON array."""
-    return (json.dumps(list(rows), indent=2) + "\n").encode("utf-8")
+def results_json(rows: Sequence[dict[str, Any]], meta: ExportMeta | None = None) -> bytes:
+    """The rows as an indented JSON array; with ``meta``, an object with the settings and the
+    rows under ``results``."""
+    data: Any = list(rows)
+    if meta:
+        data = {
+            "model_name": meta.model_name,
+            "model_version": meta.model_version,
+            "threshold": meta.threshold,
+            "uncertain_band": meta.uncertain_band,
+            "exported_at_utc": meta.stamp,
+            "results": data,
+        }
+    return (json.dumps(data, indent=2) + "\n").encode("utf-8")
 
 
 def pick_window(span: timedelta, most: int = 60) -> str:
@@ -169,7 +280,8 @@ def flash(key: str, kind: str, message: str) -> None:
 
 
 def show_flash(key: str) -> None:
-    """Show and forget the message kept by :func:`flash`."""
+    """Show and forget the message kept by :func:`flash` (call it where the message belongs:
+    under the button that caused it)."""
     kept = st.session_state.pop(key, None)
     if kept:
         kind, message = kept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -68,13 +69,24 @@ class Server:
 
 
 @contextmanager
-def running_server(tmp_path: Path) -> Iterator[Server]:
-    """`streamlit run streamlit_app/app.py` on a free loopback port, on a temp registry and log
-    (a tiny random ViT as the active model)."""
+def running_server(
+    tmp_path: Path, extra_env: dict[str, str] | None = None, demo_registry: bool = False
+) -> Iterator[Server]:
+    """`streamlit run streamlit_app/app.py` on a free loopback port, on a temp registry and log.
+
+    The registry holds a tiny random ViT as the active model, or with ``demo_registry`` a copy of
+    the committed registry (the demo model: real verdicts, for screenshots). ``extra_env`` adds
+    settings (an admin token).
+    """
     registry = Registry(tmp_path / "registry")
-    model = build_vit_model(tmp_path / "model", image_size=32, hidden_size=16)
-    (model / "README.md").write_text("# Test model\n\n## Limits\n\nRandom weights: a coin toss.\n")
-    registry.register(model, activate=True)
+    if demo_registry:
+        shutil.copytree(REPO_ROOT / "models", registry.root)
+    else:
+        model = build_vit_model(tmp_path / "model", image_size=32, hidden_size=16)
+        (model / "README.md").write_text(
+            "# Test model\n\n## Limits\n\nRandom weights: a coin toss.\n"
+        )
+        registry.register(model, activate=True)
     data_dir = tmp_path / "data"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FAKESCOPE_")},
@@ -82,6 +94,7 @@ def running_server(tmp_path: Path) -> Iterator[Server]:
         "FAKESCOPE_DATA_DIR": str(data_dir),
         "FAKESCOPE_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
+        **(extra_env or {}),
     }
     port = _free_port()
     log = tmp_path / "streamlit.log"
@@ -121,8 +134,11 @@ def running_server(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     """A real dashboard server on a temp registry and log, stopped after the test (a browser
-    test module imports this fixture by name)."""
-    with running_server(tmp_path) as running:
+    test module imports this fixture by name; its ``SERVER_ENV`` dict, if any, adds settings, and
+    ``SERVER_DEMO_REGISTRY = True`` serves a copy of the committed registry)."""
+    module = request.module
+    demo = bool(getattr(module, "SERVER_DEMO_REGISTRY", False))
+    with running_server(tmp_path, getattr(module, "SERVER_ENV", None), demo) as running:
         yield running

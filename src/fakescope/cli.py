@@ -1,10 +1,20 @@
 """The ``fakescope`` command.
 
 Exit codes: 0 when the command ran (even if some input files were rejected: each gets its reason),
-1 when the model cannot load or an operation fails, 2 for usage errors, 141 (128 + SIGPIPE, what
-a shell reports for a program killed by a closed pipe) when the reader of the output went away
-early, as in ``fakescope predict DIR | head -1``: the command then stops quietly, and predictions
-made before that are already in the log. Errors are one line on stderr, never a traceback.
+1 when the model cannot load or an operation fails, 2 for usage errors (a bad option, no files
+found, a data folder without ``real/`` and ``fake/`` images), 3 when ``predict`` found files but
+could score none of them (every one was rejected; each still gets its reason), 141 (128 +
+SIGPIPE, what a shell reports for a program killed by a closed pipe) when the reader of the
+output went away early, as in ``fakescope predict DIR | head -1``: the command then stops
+quietly, and predictions made before that are already in the log. Errors are one line on stderr,
+never a traceback.
+
+``predict`` ends with a summary line (``scored 5: 2 fake, 2 real, 1 uncertain; rejected 1``):
+after the table, or on stderr with ``--json`` / ``--csv`` so that stdout stays machine-readable.
+``evaluate`` prints the metrics, the confusion matrix and each misclassified file.
+
+Commands that need no model (``--help``, ``models list``, ...) never import torch: every heavy
+import sits inside the command that needs it, so they answer at once.
 
 File names are data: the table and the CSV show them in a printable form (control characters and
 bytes that are not UTF-8 as backslash escapes) and CSV cells never start a spreadsheet formula;
@@ -27,6 +37,7 @@ from fakescope.errors import FakeScopeError
 from fakescope.safe_text import csv_row, printable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+EXIT_NOTHING_SCORED = 3  # predict found files but every one was rejected
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cmd | head` killed by the pipe
 
 
@@ -119,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--no-log", action="store_true", help="do not record predictions in the prediction log"
     )
+    predict.add_argument(
+        "--server",
+        metavar="URL",
+        help="score through a running FakeScope server (http://host:8501) instead of locally",
+    )
+    predict.add_argument(
+        "--api-key", help="API key for --server (default: FAKESCOPE_API_KEY from the environment)"
+    )
     predict.set_defaults(handler=_cmd_predict)
 
     train = commands.add_parser("train", help="train or fine-tune a model on DATA/real, DATA/fake")
@@ -146,8 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show one version (default: the active one)")
     show.add_argument("version", nargs="?")
     show.set_defaults(handler=_cmd_models_show)
-    promote = sub.add_parser("promote", help="make a version active")
+    promote = sub.add_parser(
+        "promote",
+        help="make a version active, if it passes the quality gate (it has metrics and a card, "
+        "and does not score below the active version) or is forced with a reason",
+    )
     promote.add_argument("version")
+    promote.add_argument(
+        "--force",
+        metavar="REASON",
+        help="promote although the gate failed; the reason is logged in promotions.log",
+    )
     promote.set_defaults(handler=_cmd_models_promote)
     rollback = sub.add_parser("rollback", help="re-activate the previously active version")
     rollback.set_defaults(handler=_cmd_models_rollback)
@@ -222,8 +250,6 @@ def collect_files(paths: Sequence[str]) -> list[Path]:
 
 
 def _cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
-    from fakescope.predictor import Predictor
-
     if args.threshold is not None:
         if not 0 < args.threshold < 1:
             raise UsageError("--threshold must be between 0 and 1")
@@ -231,11 +257,24 @@ def _cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     files = collect_files(args.paths)
     if not files:
         raise UsageError("no files found in the given folders")
-    predictor = Predictor.from_source(args.model, settings)
-    outcomes = predictor.predict([str(f) for f in files], errors="return")
-    rows = [_outcome_row(path, outcome) for path, outcome in zip(files, outcomes)]
-    if not args.no_log:
-        _log_outcomes(outcomes, predictor, settings)
+    if args.server:
+        # The server judges and logs (source "api"); the rows and output are the same.
+        from fakescope.api.client import predict_remote
+
+        if args.model:
+            raise UsageError("--model cannot be used with --server (the server's model answers)")
+        rows, predictor = predict_remote(
+            args.server, files, api_key=args.api_key, threshold=args.threshold, settings=settings
+        )
+    else:
+        from fakescope.predictor import Predictor  # torch: only when scoring here
+
+        predictor = Predictor.from_source(args.model, settings)
+        outcomes = predictor.predict([str(f) for f in files], errors="return")
+        rows = [_outcome_row(path, outcome) for path, outcome in zip(files, outcomes)]
+        if not args.no_log:
+            _log_outcomes(outcomes, predictor, settings)
+    summary = summary_line(rows)
     if args.json:
         json.dump(rows, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -243,7 +282,29 @@ def _cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
         _write_csv(rows)
     else:
         _print_table(rows, predictor)
-    return EXIT_OK
+        print(summary)
+    if args.json or args.csv:
+        # stdout is data a script parses; the summary is for the person watching.
+        sys.stdout.flush()
+        print(summary, file=sys.stderr)
+    scored = sum("error" not in row for row in rows)
+    return EXIT_OK if scored else EXIT_NOTHING_SCORED
+
+
+def summary_line(rows: Sequence[dict[str, Any]]) -> str:
+    """One line of counts: ``scored 5: 2 fake, 2 real, 1 uncertain; rejected 1``."""
+    counts = {"fake": 0, "real": 0, "uncertain": 0}
+    rejected = 0
+    for row in rows:
+        if "error" in row:
+            rejected += 1
+        else:
+            counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+    scored = sum(counts.values())
+    return (
+        f"scored {scored}: {counts['fake']} fake, {counts['real']} real, "
+        f"{counts['uncertain']} uncertain; rejected {rejected}"
+    )
 
 
 def _outcome_row(path: Path, outcome: Any) -> dict[str, Any]:
@@ -356,8 +417,14 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    from fakescope.training import evaluate_model
+    from fakescope.errors import TrainingError
+    from fakescope.training.evaluate import evaluate_images, folder_images, predictor_scores
 
+    try:
+        images = folder_images(Path(args.data))
+    except TrainingError as exc:
+        # A folder without real/ and fake/ images is a usage error, found before the model loads.
+        raise UsageError(str(exc)) from None
     source = args.model or settings.model_source
     if source is None:
         from fakescope.registry import Registry
@@ -366,17 +433,54 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         active = registry.active()
         registry.verify(active.version)  # the files evaluated are the ones registered
         source = active.source if active.is_hub else str(active.path)
-    metrics = evaluate_model(source, Path(args.data))
+    threshold = settings.threshold
+    score = predictor_scores(source, settings.replace(precision="fp32"))
+    probabilities: list[float] = []
+
+    def recorded(batch: Sequence[Any]) -> Any:
+        # evaluate_images scores in order; keeping each file's probability names the misses.
+        scores = score(batch)
+        probabilities.extend(float(p) for p in scores)
+        return scores
+
+    metrics = evaluate_images(images, recorded, threshold=threshold)
+    metrics["model_source"] = str(source)
+    metrics["data_dir"] = str(args.data)
+    metrics["misclassified"] = [
+        {"path": str(Path(args.data) / image.name), "truth": image.condition, "fake_probability": p}
+        for image, p in zip(images, probabilities)
+        if (p >= threshold) != (image.label == 1)
+    ]
     if args.json:
         json.dump(metrics, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        for key, value in metrics.items():
-            if isinstance(value, float):
-                print(f"{key}: {value:.4f}")
-            elif isinstance(value, (int, str)):
-                print(f"{key}: {value}")
+        _print_evaluation(metrics, threshold)
     return EXIT_OK
+
+
+def _print_evaluation(metrics: dict[str, Any], threshold: float) -> None:
+    """Metrics, the confusion matrix (rows: truth, columns: verdict) and each miss."""
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            print(f"{key}: {value:.4f}")
+        elif isinstance(value, (int, str)):
+            print(f"{key}: {printable(value)}")
+    matrix = metrics.get("confusion_matrix", {}).get("matrix")
+    if matrix:
+        (tn, fp), (fn, tp) = matrix
+        print(f"\nconfusion matrix (threshold {threshold:g}; rows: truth, columns: verdict)")
+        print(f"{'':>12}{'real':>8}{'fake':>8}")
+        print(f"{'truth real':>12}{tn:>8}{fp:>8}")
+        print(f"{'truth fake':>12}{fn:>8}{tp:>8}")
+    missed = metrics.get("misclassified", [])
+    print(f"\nmisclassified: {len(missed)}")
+    for miss in missed:
+        called = "real" if miss["truth"] == "fake" else "fake"
+        print(
+            f"  {printable(miss['path'])}  truth={miss['truth']}  called={called}  "
+            f"p(fake)={miss['fake_probability']:.3f}"
+        )
 
 
 # -- models -----------------------------------------------------------------------------------
@@ -439,8 +543,12 @@ def _cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
 
     if not is_version_name(args.version):
         raise UsageError(f"{printable(args.version)!r} is not a version name; expected v1, v2, ...")
-    info = _registry(settings).promote(args.version)
-    print(f"{info.version} is now active")
+    if args.force is not None and not args.force.strip():
+        raise UsageError("--force needs a reason, e.g. --force 'hotfix for the broken v3'")
+    # PromotionRefused is a RegistryError: one line naming the gate's findings, exit 1.
+    info = _registry(settings).promote_checked(args.version, force_reason=args.force)
+    forced = " (gate overridden: logged in promotions.log)" if args.force else ""
+    print(f"{info.version} is now active{forced}")
     return EXIT_OK
 
 

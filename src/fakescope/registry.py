@@ -56,6 +56,10 @@ CARD_FILE = "README.md"
 # Files copied from a trained model folder into a version, when present.
 OPTIONAL_FILES = (CARD_FILE, "metrics.json", "reference_profile.json")
 JSON_FILES = ("metrics.json", "reference_profile.json")
+# The promotion gate's figures: a candidate may not score below the active version on any of them.
+GATE_METRICS = ("accuracy", "roc_auc")
+# Every gated promotion, passed or forced, one JSON object a line (who may read it: the admin).
+PROMOTION_LOG = "promotions.log"
 # The registry's own naming rule; anything else (paths, "..", absolute names) is refused.
 VERSION_NAME = re.compile(r"^v[0-9]{1,9}$")
 POINTER_EXAMPLE = '{"active": "v1", "history": ["v1"]}'
@@ -452,6 +456,52 @@ class Registry:
             self._set_active(info.version)
         return info
 
+    def promote_checked(self, version: str, force_reason: str | None = None) -> VersionInfo:
+        """Promote ``version`` if it passes :func:`promotion_gate`, or when forced with a reason.
+
+        Each promotion made here (and each refusal's forced override) is appended to
+        ``promotions.log`` with the gate's findings, so a forced promotion can be traced.
+
+        Raises:
+            PromotionRefused: the gate found problems and no reason was given to force it.
+            RegistryError: unknown or unreadable version, or a file cannot be written.
+        """
+        gate = promotion_gate(self, version)
+        reason = (force_reason or "").strip()
+        if not gate.passed and not reason:
+            raise PromotionRefused(gate)
+        info = self.promote(version)
+        entry = {
+            "time": _now(),
+            "version": info.version,
+            "previous": gate.active,
+            "gate": "passed" if gate.passed else "forced",
+            "problems": list(gate.problems),
+            "force_reason": reason or None,
+        }
+        try:
+            with open(self.root / PROMOTION_LOG, "a", encoding="utf-8") as log:
+                log.write(json.dumps(entry) + "\n")
+        except OSError as exc:
+            raise _write_error(PROMOTION_LOG, exc) from None
+        return info
+
+    def promotion_log(self) -> list[dict[str, Any]]:
+        """The entries of ``promotions.log``, oldest first (unreadable lines are skipped)."""
+        try:
+            text = (self.root / PROMOTION_LOG).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        entries = []
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
+
     def rollback(self) -> VersionInfo:
         """Make the previously active version active again (atomic).
 
@@ -844,6 +894,70 @@ def _shown(value: Any, limit: int = 40) -> str:
     """A value for a one-line message: repr, control characters escaped, shortened."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the promotion gate found for one candidate version.
+
+    Attributes:
+        version: the candidate.
+        active: the version active when the gate ran, if any.
+        problems: one sentence per reason not to promote (empty: the gate passed).
+    """
+
+    version: str
+    active: str | None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+class PromotionRefused(RegistryError):
+    """The promotion gate found problems and the promotion was not forced."""
+
+    def __init__(self, gate: GateResult) -> None:
+        self.gate = gate
+        super().__init__(
+            f"{gate.version} was not promoted: " + "; ".join(gate.problems) + ". Fix that, or "
+            "force the promotion with a stated reason (it is logged)."
+        )
+
+
+def promotion_gate(registry: Registry, version: str) -> GateResult:
+    """Check a candidate before it goes live: it has ``metrics.json`` and ``README.md``, and it
+    does not fall below the active version on :data:`GATE_METRICS`.
+
+    A version promoted with no metrics or no card would be served with no evidence of quality
+    and no stated limits; a lower score is a regression unless someone says why.
+
+    Raises:
+        RegistryError: the candidate is unknown or cannot be read.
+    """
+    info = registry.get(version)
+    problems: list[str] = []
+    metrics = registry.read_json(info.version, "metrics.json")
+    if not metrics:
+        problems.append(f"{info.version} has no metrics.json")
+    if not registry.model_card(info.version):
+        problems.append(f"{info.version} has no model card ({CARD_FILE})")
+    active = registry.scan().active
+    if metrics and active and active != info.version:
+        try:
+            current = registry.read_json(active, "metrics.json") or {}
+        except RegistryError:
+            current = {}
+        for key in GATE_METRICS:
+            new, old = metrics.get(key), current.get(key)
+            if _is_number(new) and _is_number(old) and new < old:
+                problems.append(f"{key} {new:.3f} is below the active {active}'s {old:.3f}")
+    return GateResult(version=info.version, active=active, problems=tuple(problems))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def load_configured_model(settings: Settings, source: str | Path | None = None) -> LoadedModel:

@@ -3,6 +3,11 @@
 Each image is scored once per model version: results are kept in session state by SHA-256 and
 version, so moving the threshold slider only relabels them. Each upload (and each sample shown) is
 logged once per session and model version with source="dashboard", rejected uploads included.
+
+Built for a live demo: the summary and the downloads come first, then a compact grid of cards
+(several a row on a desktop; Streamlit stacks columns on a phone), each with the verdict large,
+coloured and with an icon, and the details (spectrum, latency, hashes) folded away. A presenter can
+load one bundled sample or all of them; a sample's known truth says whether the model got it right.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import components
@@ -30,6 +36,7 @@ if TYPE_CHECKING:  # type names only: the page itself never imports torch
     from fakescope.store import PredictionStore
 
 THUMBNAIL_SIDE = 360
+CARDS_PER_ROW = 4  # desktop; a phone shows one a row
 SOURCE = "dashboard"
 
 
@@ -54,12 +61,15 @@ def _views(data: bytes, settings: Settings) -> tuple[bytes, bytes]:
         return _jpeg(image), spectrum
 
 
-def _use_samples() -> None:
-    st.session_state["detect_show_samples"] = True
+SAMPLES_KEY = "detect_samples"  # names of the bundled samples on show
+
+
+def _use_samples(names: list[str]) -> None:
+    st.session_state[SAMPLES_KEY] = list(names)
 
 
 def _hide_samples() -> None:
-    st.session_state["detect_show_samples"] = False
+    st.session_state[SAMPLES_KEY] = []
 
 
 def _items(uploads: list[Any]) -> list[dict[str, Any]]:
@@ -68,8 +78,9 @@ def _items(uploads: list[Any]) -> list[dict[str, Any]]:
     for upload in uploads or []:
         data = upload.getvalue()
         items.append({"id": f"upload:{upload.file_id}", "name": upload.name, "data": data})
-    if st.session_state.get("detect_show_samples"):
-        for path in bundled_samples():
+    shown = set(st.session_state.get(SAMPLES_KEY) or [])
+    if shown:
+        for path in (p for p in bundled_samples() if p.name in shown):
             data = path.read_bytes()
             expected = "fake" if path.name.startswith("fake") else "real"
             items.append(
@@ -139,34 +150,59 @@ def _record(
 
 def _show_prediction(item: dict[str, Any], prediction: Prediction, entry: dict[str, Any]) -> None:
     with st.container(border=True):
-        picture, verdict, spectrum = st.columns([1.2, 1.5, 1.2], gap="medium")
-        with picture:
-            # Captions are Markdown: a name like ![i](https://...) would fetch an image.
-            if entry["thumbnail"] is not None:
-                st.image(entry["thumbnail"], caption=markdown_text(item["name"]), width="stretch")
-            else:
-                st.caption(f"{markdown_text(item['name'])}: no preview (the server is busy).")
-        with verdict:
-            components.verdict_badge(prediction.verdict)
-            st.progress(
-                min(1.0, max(0.0, prediction.fake_probability)),
-                text=f"Fake probability: {prediction.fake_probability:.1%}",
-            )
-            confidence, latency = st.columns(2)
-            confidence.metric("Confidence", f"{prediction.confidence:.1%}")
-            latency.metric("Latency", f"{prediction.latency_ms:.0f} ms")
-            if "expected" in item:
-                st.caption(f"Bundled sample; it is a {item['expected']} image.")
-            st.caption(f"Model {prediction.model_name} {prediction.model_version}")
-        with spectrum:
+        # Captions are Markdown: a name like ![i](https://...) would fetch an image.
+        if entry["thumbnail"] is not None:
+            st.image(entry["thumbnail"], caption=markdown_text(item["name"]), width="stretch")
+        else:
+            st.caption(f"{markdown_text(item['name'])}: no preview (the server is busy).")
+        components.verdict_badge(prediction.verdict)
+        components.probability_bar(prediction.fake_probability, prediction.verdict)
+        st.metric("Confidence", f"{prediction.confidence:.1%}")
+        if "expected" in item:
+            st.markdown(components.truth_note(item["expected"], prediction.verdict))
+        with st.expander("Details"):
             if entry["spectrum"] is not None:
                 st.image(entry["spectrum"], caption="Fourier magnitude (centre = low frequencies)")
+            st.caption(f"Latency {prediction.latency_ms:.0f} ms")
+            st.caption(f"Model {prediction.model_name} {prediction.model_version}")
+            st.caption(f"SHA-256 {prediction.sha256}")
 
 
 def _show_rejection(item: dict[str, Any], rejection: Rejection) -> None:
     with st.container(border=True):
         # The name is the uploader's data, the message FakeScope's own text.
         st.error(f"**{markdown_text(item['name'])}** was not scored: {rejection.message}")
+
+
+def _grid(outcomes: list[tuple[dict[str, Any], Any]], cache: dict[str, Any], version: str) -> None:
+    """Cards, CARDS_PER_ROW a row (Streamlit stacks the columns on a narrow screen)."""
+    for start in range(0, len(outcomes), CARDS_PER_ROW):
+        columns = st.columns(CARDS_PER_ROW, gap="small")
+        for column, (item, outcome) in zip(columns, outcomes[start : start + CARDS_PER_ROW]):
+            with column:
+                if isinstance(outcome, Prediction):
+                    _show_prediction(item, outcome, cache[f"{item['sha256']}:{version}"])
+                else:
+                    _show_rejection(item, outcome)
+
+
+def _summary(outcomes: list[tuple[dict[str, Any], Any]]) -> str:
+    """The heading over the grid: counts, and how many samples of known truth were right."""
+    counts = {"fake": 0, "real": 0, "uncertain": 0}
+    for _, outcome in outcomes:
+        if isinstance(outcome, Prediction):
+            counts[outcome.verdict] = counts.get(outcome.verdict, 0) + 1
+    rejected = sum(isinstance(o, Rejection) for _, o in outcomes)
+    text = (
+        f"{len(outcomes)} image{'s' if len(outcomes) != 1 else ''}: "
+        f"{counts['real']} real, {counts['fake']} fake, {counts['uncertain']} uncertain"
+        + (f", {rejected} rejected" if rejected else "")
+    )
+    known = [(i, o) for i, o in outcomes if "expected" in i and isinstance(o, Prediction)]
+    if known:
+        right = sum(o.verdict == i["expected"] for i, o in known)
+        text += f" · {right} of {len(known)} samples right"
+    return text
 
 
 def _limits_note(limits: str) -> None:
@@ -204,18 +240,35 @@ def main() -> None:
             max_upload_size=components.uploader_limit_mb(settings),
             help=f"{formats}; up to {limit_mb:g} MB and {settings.max_pixels:,} pixels each.",
         )
-        has_samples = bool(bundled_samples())
-        buttons = st.container(horizontal=True)
+        samples = [path.name for path in bundled_samples()]
+        has_samples = bool(samples)
+        buttons = st.container(horizontal=True, key="detect_sample_buttons")
         buttons.button(
-            "Try sample images",
+            "Try all samples",
             key="detect_try_samples",
             on_click=_use_samples,
+            args=(samples,),
             disabled=not has_samples,
             help="Bundled images: some real photographs, some simulated fakes.",
             icon=":material/photo_library:",
         )
-        if st.session_state.get("detect_show_samples"):
-            buttons.button("Hide samples", key="detect_hide_samples", on_click=_hide_samples)
+        for index, name in enumerate(samples):
+            # One example at a time, as detector demos usually offer; the label hides the truth.
+            buttons.button(
+                components.sample_label(name),
+                key=f"detect_sample_{index}",
+                on_click=_use_samples,
+                args=([name],),
+                help="Score this one bundled sample.",
+                icon=":material/image:",
+            )
+        if st.session_state.get(SAMPLES_KEY):
+            buttons.button(
+                "Hide samples",
+                key="detect_hide_samples",
+                on_click=_hide_samples,
+                icon=":material/visibility_off:",
+            )
     with control_col:
         threshold = st.slider(
             "Fake threshold",
@@ -244,7 +297,7 @@ def main() -> None:
 
     items = _items(uploads)
     if not items:
-        hint = " or press **Try sample images**" if has_samples else ""
+        hint = " or press **Try all samples** (or one sample)" if has_samples else ""
         st.info(f"Drop one or more images above{hint} to get verdicts.")
         st.stop()
 
@@ -263,39 +316,15 @@ def main() -> None:
             outcome = outcome.relabel(threshold, band)
         outcomes.append((item, outcome))
 
-    counts = {"fake": 0, "real": 0, "uncertain": 0}
-    for _, outcome in outcomes:
-        if isinstance(outcome, Prediction):
-            counts[outcome.verdict] = counts.get(outcome.verdict, 0) + 1
-    rejected = sum(isinstance(o, Rejection) for _, o in outcomes)
-    st.subheader(
-        f"{len(outcomes)} image{'s' if len(outcomes) != 1 else ''}: "
-        f"{counts['real']} real, {counts['fake']} fake, {counts['uncertain']} uncertain"
-        + (f", {rejected} rejected" if rejected else "")
-    )
-    _limits_note(predictor.info.limits)
-    with st.expander("How to read the Fourier magnitude"):
-        st.markdown(
-            "The picture beside each verdict is the 2-D Fourier magnitude of the image's fine "
-            "detail (a native-resolution crop, never resized). A camera photo gives a smooth glow "
-            "fading from the centre. Generators upsample in steps of 2x, which repeats a small "
-            "pattern every 2 or 4 pixels: it shows as **isolated bright dots** at the edges, "
-            "corners and halfway points. JPEG's 8x8 blocks draw a regular grid of faint dots too, "
-            "so dots alone are a hint, not proof."
-        )
-
-    for item, outcome in outcomes:
-        if isinstance(outcome, Prediction):
-            _show_prediction(item, outcome, cache[f"{item['sha256']}:{version}"])
-        else:
-            _show_rejection(item, outcome)
-
+    st.subheader(_summary(outcomes))
+    info = predictor.info
+    meta = components.export_meta(info.name, version, threshold, band, datetime.now(timezone.utc))
     rows = [components.result_row(item["name"], outcome) for item, outcome in outcomes]
     downloads = st.container(horizontal=True)
     downloads.download_button(
         "Download CSV",
-        data=components.results_csv(rows),
-        file_name="fakescope-results.csv",
+        data=components.results_csv(rows, meta),
+        file_name=components.export_name(meta, "csv"),
         mime="text/csv",
         key="detect_download_csv",
         on_click="ignore",
@@ -303,16 +332,35 @@ def main() -> None:
     )
     downloads.download_button(
         "Download JSON",
-        data=components.results_json(rows),
-        file_name="fakescope-results.json",
+        data=components.results_json(rows, meta),
+        file_name=components.export_name(meta, "json"),
         mime="application/json",
         key="detect_download_json",
         on_click="ignore",
         icon=":material/download:",
     )
     st.caption(
-        f"Model {predictor.info.name} {version} ({predictor.info.source}). "
-        f"Every verdict and every rejected file is logged for monitoring; image bytes are not."
+        f"Downloads record model {markdown_text(info.name)} {version}, threshold "
+        f"{threshold:.2f}, uncertain band {band:.2f}, {meta.stamp} (UTC), in every row and in the "
+        f"file name: {components.export_name(meta, 'csv')}"
+    )
+    _limits_note(info.limits)
+
+    _grid(outcomes, cache, version)
+
+    with st.expander("How to read the Fourier magnitude (in each card's details)"):
+        st.markdown(
+            "The picture in each card's details is the 2-D Fourier magnitude of the image's fine "
+            "detail (a native-resolution crop, never resized). A camera photo gives a smooth glow "
+            "fading from the centre. Generators upsample in steps of 2x, which repeats a small "
+            "pattern every 2 or 4 pixels: it shows as **isolated bright dots** at the edges, "
+            "corners and halfway points. JPEG's 8x8 blocks draw a regular grid of faint dots too, "
+            "so dots alone are a hint, not proof."
+        )
+    # The model's name and version only: a local model's source is a server path.
+    st.caption(
+        f"Model {markdown_text(info.name)} {version}. Every verdict and every rejected file is "
+        "logged for monitoring; image bytes are not."
     )
 
 

@@ -1,9 +1,12 @@
 """Models: the active model's card and metrics, every registry version, promote and roll back.
 
 Promote and roll back need the admin token (FAKESCOPE_ADMIN_TOKEN), typed into a password field,
-compared in constant time and rate-limited (``fakescope.auth``). They run in button callbacks,
-before the page is drawn, so the page shows the new state at once; the cached predictor is then
-cleared so the next verdict uses the new model.
+compared in constant time and rate-limited (``fakescope.auth``). Promote is two steps: the
+first click runs the quality gate (``fakescope.registry.promotion_gate``) and asks to confirm; a
+gate that fails can only be overridden with a stated reason, logged in the registry's
+``promotions.log``. Each message appears beside the button that caused it. They run in button
+callbacks, before the page is drawn, so the page shows the new state at once; the cached
+predictor is then cleared so the next verdict uses the new model.
 
 The page must work whatever state the registry is in, since it is where a broken version is rolled
 back: the registry is read with ``Registry.scan()`` (never raises), each section shows its own
@@ -28,10 +31,14 @@ from fakescope.acceleration import describe_runtime
 from fakescope.auth import admin_limiter
 from fakescope.config import Settings
 from fakescope.errors import FakeScopeError
-from fakescope.registry import Registry, RegistryState
+from fakescope.registry import PromotionRefused, Registry, RegistryState, promotion_gate
 from fakescope.safe_text import markdown_text
 
-FLASH = "models_flash"
+FLASH = "models_flash"  # page-wide messages
+PROMOTE_FLASH = "models_promote_flash"  # shown under the Promote button
+ROLLBACK_FLASH = "models_rollback_flash"  # shown under the Roll back button
+PROMOTE_NOTE = "models_promote_note"  # a second line under Promote: the gate was overridden
+PENDING_KEY = "models_promote_pending"  # the version waiting for confirmation, and its gate
 # Session-state key names, not secrets.
 TOKEN_KEY = "models_admin_token"  # nosec B105
 CLIENT_KEY = "models_client_id"
@@ -75,44 +82,89 @@ def _client_keys() -> list[str]:
     return keys
 
 
-def _authorised(settings: Settings) -> bool:
+def _authorised(settings: Settings, flash_key: str) -> bool:
     """Whether the typed token is right and this client is not rate-limited (else flash why)."""
     typed = st.session_state.get(TOKEN_KEY) or ""
     decision = admin_limiter().check(typed, settings.admin_token, _client_keys())
     if not decision.allowed:
-        components.flash(FLASH, "error", decision.message)
+        components.flash(flash_key, "error", decision.message)
     return decision.allowed
 
 
 def _promote(settings: Settings) -> None:
-    if not _authorised(settings):
+    """First step: check the token, run the gate, and ask for confirmation (nothing changes)."""
+    st.session_state.pop(PENDING_KEY, None)
+    if not _authorised(settings, PROMOTE_FLASH):
         return
     target = st.session_state.get("models_promote_target")
     if not target:
-        components.flash(FLASH, "error", "Choose a version to promote: nothing was changed.")
+        components.flash(
+            PROMOTE_FLASH, "error", "Choose a version to promote: nothing was changed."
+        )
         return
     try:
-        info = Registry(settings.registry_dir).promote(target)
+        gate = promotion_gate(Registry(settings.registry_dir), target)
     except FakeScopeError as exc:
-        components.flash(FLASH, "error", f"Promote failed: {_md(exc)}")
+        components.flash(PROMOTE_FLASH, "error", f"Promote failed: {_md(exc)}")
+        return
+    st.session_state[PENDING_KEY] = {"version": gate.version, "problems": list(gate.problems)}
+
+
+def _confirm_promote(settings: Settings) -> None:
+    """Second step: promote the version the gate checked (forced only with a reason)."""
+    pending = st.session_state.pop(PENDING_KEY, None)
+    if not pending:
+        return
+    if not _authorised(settings, PROMOTE_FLASH):
+        return
+    reason = (st.session_state.get("models_force_reason") or "").strip() or None
+    try:
+        info = Registry(settings.registry_dir).promote_checked(pending["version"], reason)
+    except PromotionRefused as exc:
+        # Keep the question open: the admin may still give a reason.
+        st.session_state[PENDING_KEY] = {
+            "version": exc.gate.version,
+            "problems": list(exc.gate.problems),
+        }
+        components.flash(
+            PROMOTE_FLASH, "error", "Not promoted: the gate failed and no reason was given."
+        )
+        return
+    except FakeScopeError as exc:
+        components.flash(PROMOTE_FLASH, "error", f"Promote failed: {_md(exc)}")
         return
     resources.clear_predictor()
     components.flash(
-        FLASH, "success", f"{info.version} ({_md(info.name)}) is now the active model."
+        PROMOTE_FLASH, "success", f"{info.version} ({_md(info.name)}) is now the active model."
     )
+    if reason and pending["problems"]:
+        components.flash(
+            PROMOTE_NOTE,
+            "info",
+            "The quality gate was overridden; your reason is logged in the registry's "
+            "promotions.log.",
+        )
+
+
+def _cancel_promote() -> None:
+    st.session_state.pop(PENDING_KEY, None)
+    components.flash(PROMOTE_FLASH, "info", "Promotion cancelled: nothing was changed.")
 
 
 def _rollback(settings: Settings) -> None:
-    if not _authorised(settings):
+    st.session_state.pop(PENDING_KEY, None)
+    if not _authorised(settings, ROLLBACK_FLASH):
         return
     try:
         info = Registry(settings.registry_dir).rollback()
     except FakeScopeError as exc:
-        components.flash(FLASH, "error", f"Rollback failed: {_md(exc)}")
+        components.flash(ROLLBACK_FLASH, "error", f"Rollback failed: {_md(exc)}")
         return
     resources.clear_predictor()
     components.flash(
-        FLASH, "success", f"Rolled back: {info.version} ({_md(info.name)}) is active again."
+        ROLLBACK_FLASH,
+        "success",
+        f"Rolled back: {info.version} ({_md(info.name)}) is active again.",
     )
 
 
@@ -195,7 +247,7 @@ def _active_model(registry: Registry, state: RegistryState) -> None:
     st.subheader(f"Active model: {_md(info.name)} {info.version}")
     checked = ", ".join(sorted(info.files_sha256)) if info.files_sha256 else "weights only"
     st.caption(
-        f"Registered {_md(info.created_at)} · source {_md(info.source)} · "
+        f"Registered {_md(info.created_at)} · source {_md(_shown_source(info))} · "
         f"sha256 checked on load: {checked}"
     )
     _section(f"The metrics of {active}", _metrics, registry, active)
@@ -228,7 +280,7 @@ def _running_model(settings: Settings, active: str | None) -> None:
         "version": info.version,
         "source": _shown_source(info),
         "revision": info.revision or "(local files)",
-        "weights sha256": info.weights_sha256,
+        "weights sha256": info.weights_sha256,  # whole: the table wraps it
         "precision": info.precision,
         "runtime": describe_runtime(info.extra.get("acceleration", {})),
         "architecture": info.architecture,
@@ -252,10 +304,10 @@ def _versions_table(state: RegistryState) -> None:
             "active": v.version == state.active,
             "name": v.name,
             "created (UTC)": v.created_at,
-            "source": v.source,
+            "source": _shown_source(v),
             "accuracy": _number(v.metrics.get("accuracy")),
             "input": v.input_mode,
-            "weights sha256": (v.weights_sha256 or "")[:12],
+            "weights sha256": _short_hash(v.weights_sha256),
             "notes": v.notes,
         }
         for v in state.versions
@@ -277,6 +329,12 @@ def _versions_table(state: RegistryState) -> None:
     )
     if state.history:
         st.caption("Activation history (oldest first): " + " -> ".join(state.history))
+
+
+def _short_hash(digest: str | None, keep: int = 12) -> str:
+    """The start of a hash, with an ellipsis when cut (a cut hash must not pass for a whole one)."""
+    text = digest or ""
+    return text if len(text) <= keep else text[:keep] + "…"
 
 
 def _number(value: Any) -> float | None:
@@ -324,6 +382,9 @@ def _admin(settings: Settings, state: RegistryState) -> None:
             type="primary",
             icon=":material/upgrade:",
         )
+        _confirmation(settings, state)
+        components.show_flash(PROMOTE_FLASH)
+        components.show_flash(PROMOTE_NOTE)
     with right:
         st.caption(
             f"Roll back re-activates the previously active version: {previous}."
@@ -338,6 +399,46 @@ def _admin(settings: Settings, state: RegistryState) -> None:
             disabled=not configured or previous is None,
             icon=":material/undo:",
         )
+        components.show_flash(ROLLBACK_FLASH)
+
+
+def _confirmation(settings: Settings, state: RegistryState) -> None:
+    """The pending promotion: what the gate found, and Confirm / Cancel beside the button."""
+    pending = st.session_state.get(PENDING_KEY)
+    if not pending:
+        return
+    version, problems = pending["version"], pending["problems"]
+    current = f" in place of {state.active}" if state.active else ""
+    with st.container(border=True, key="models_confirm_box"):
+        if problems:
+            st.warning(
+                f"Quality gate failed for {version}: "
+                + "; ".join(_md(p) for p in problems)
+                + ". Promote anyway only with a reason; it is logged.",
+                icon=":material/gpp_maybe:",
+            )
+            st.text_input(
+                "Reason to override the gate",
+                key="models_force_reason",
+                placeholder="e.g. hotfix for a broken v2; metrics to follow",
+            )
+            label = "Override the gate and promote"
+        else:
+            st.info(
+                f"Quality gate passed for {version}: it has metrics and a model card, and scores "
+                f"no lower than the active version. Make {version} the active model{current}?",
+                icon=":material/verified:",
+            )
+            label = f"Yes, promote {version}"
+        buttons = st.container(horizontal=True)
+        buttons.button(
+            label,
+            key="models_promote_confirm",
+            on_click=_confirm_promote,
+            args=(settings,),
+            type="primary",
+        )
+        buttons.button("Cancel", key="models_promote_cancel", on_click=_cancel_promote)
 
 
 def main() -> None:

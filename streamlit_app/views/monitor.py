@@ -29,7 +29,7 @@ RANGES = {
     "All time": None,
 }
 ALL_VERSIONS = "All versions"
-SOURCES = ("All sources", "dashboard", "cli", "simulate")
+SOURCES = ("All sources", "dashboard", "api", "cli", "simulate")
 # Drift over time: consecutive windows of this many rows at least (a verdict needs samples).
 DRIFT_WINDOWS = 12
 CHART_HEIGHT = 320
@@ -284,8 +284,16 @@ def _drift_section(predictions: pd.DataFrame, registry: Any, chosen_version: str
         rows = max(report.min_samples, math.ceil(len(current) / DRIFT_WINDOWS))
         st.markdown(f"**Drift over time** (share of drifted features, windows of {rows} rows)")
         history = drift_over_time(reference, current, window=rows)
-        figure = go.Figure()
-        if len(history):
+        if len(current) < rows or not len(history):
+            # Less than one full window gives one unjudged point on sub-millisecond time ticks:
+            # say what is missing instead.
+            st.info(
+                f"Too little data for a drift-over-time chart: one window needs {rows} "
+                f"predictions by {version}, and there are {len(current)}.",
+                icon=":material/hourglass_empty:",
+            )
+        else:
+            figure = go.Figure()
             colours = [
                 "#dc2626" if flag is True else "#16a34a" if flag is False else "#9ca3af"
                 for flag in history["dataset_drifted"]
@@ -299,19 +307,19 @@ def _drift_section(predictions: pd.DataFrame, registry: Any, chosen_version: str
                     name="drift share",
                 )
             )
-        figure.add_hline(
-            y=report.share_threshold,
-            line_dash="dash",
-            line_color="#dc2626",
-            annotation_text="alarm",
-        )
-        figure.update_layout(
-            height=CHART_HEIGHT,
-            margin={"l": 10, "r": 10, "t": 10, "b": 10},
-            yaxis={"range": [0, 1.05], "tickformat": ".0%"},
-            showlegend=False,
-        )
-        st.plotly_chart(figure, key="monitor_drift_chart")
+            figure.add_hline(
+                y=report.share_threshold,
+                line_dash="dash",
+                line_color="#dc2626",
+                annotation_text="alarm",
+            )
+            figure.update_layout(
+                height=CHART_HEIGHT,
+                margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                yaxis={"range": [0, 1.05], "tickformat": ".0%"},
+                showlegend=False,
+            )
+            st.plotly_chart(figure, key="monitor_drift_chart")
     with distribution_col:
         options = list(reference.features)
         if reference.fake_probability is not None:

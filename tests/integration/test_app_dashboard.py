@@ -151,13 +151,16 @@ def test_app_detect_good_and_bad_files_get_verdict_and_reason(app_env: Callable)
         f"2 images: {int(verdict == 'real')} real, {int(verdict == 'fake')} fake, "
         f"{int(verdict == 'uncertain')} uncertain, 1 rejected"
     )
+    # Issue 12: the verdict is a large coloured heading with an icon, not a small badge.
     badge = {
-        "real": "### :green-badge",
-        "fake": "### :red-badge",
-        "uncertain": "### :orange-badge",
+        "real": "## :green[:material/verified: Real]",
+        "fake": "## :red[:material/warning: Fake]",
+        "uncertain": "## :orange[:material/help: Uncertain]",
     }[verdict]
-    assert any(text.startswith(badge) for text in _texts(at.markdown))
-    assert [m.label for m in at.metric] == ["Confidence", "Latency"]
+    assert badge in _texts(at.markdown)
+    # Latency is a detail now (folded in the card's expander), not a headline figure.
+    assert [m.label for m in at.metric] == ["Confidence"]
+    assert any(c.startswith("Latency ") and c.endswith(" ms") for c in _texts(at.caption))
     assert at.metric[0].value == f"{max(log['confidence'][0], 0):.1%}"
     assert any(LIMITS in text for text in _texts(at.info))  # the card's limits beside verdicts
     assert len(at.get("image")) == 2  # thumbnail and spectrum of the good file
@@ -209,9 +212,9 @@ def test_app_detect_samples_are_scored_and_labelled(
     at.button(key="detect_try_samples").click().run()
     assert not at.exception, at.exception
     assert _texts(at.subheader)[0].startswith("2 images:")
-    captions = _texts(at.caption)
-    assert "Bundled sample; it is a fake image." in captions
-    assert "Bundled sample; it is a real image." in captions
+    # Issue 12: each sample says whether the model got it right, not just what it is.
+    notes = [t for t in _texts(at.markdown) if "image.]" in t]
+    assert sorted(n.split("it is a ")[1] for n in notes) == ["fake image.]", "real image.]"]
     assert sorted(_store(settings).predictions()["input_name"]) == [
         "fake_face.png",
         "real_street.jpg",
@@ -532,6 +535,8 @@ def test_app_models_promote_with_token(app_env: Callable) -> None:
     at.text_input(key="models_admin_token").input("t0ken")
     at.selectbox(key="models_promote_target").set_value("v2")
     at.button(key="models_promote").click().run()
+    assert registry.active_version() == "v1"  # issue 12: promote asks for confirmation first
+    at.button(key="models_promote_confirm").click().run()
     assert not at.exception, at.exception
     assert registry.active_version() == "v2"
     assert _texts(at.success) == ["v2 (model-1) is now the active model."]
@@ -761,3 +766,188 @@ def _bmp_of_about(size: int, *, below: bool) -> bytes:
     gradient = np.linspace(0, 255, width * height, dtype=np.float32).astype(np.uint8)
     pixels = np.stack([gradient.reshape(height, width)] * 3, axis=-1)
     return encode(Image.fromarray(pixels, "RGB"), "BMP")
+
+
+# ----------------------------------------------------------------- issue 12: the presenter's demo
+
+
+def _two_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fakescope.traffic
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (samples / "fake_cv_face_bilinear.png").write_bytes(encode(photo_like(seed=2), "PNG"))
+    (samples / "real_cv_street.jpg").write_bytes(encode(photo_like(seed=1), quality=88))
+    monkeypatch.setattr(fakescope.traffic, "samples_dir", lambda: samples)
+
+
+@pytest.mark.parametrize("page", ["detect", "monitor", "models"])
+def test_app_every_page_starts_with_the_apps_name_and_purpose(app_env: Callable, page: str) -> None:
+    app_env()
+    at = _run(page)
+    header = _texts(at.markdown)[0]
+    assert "FakeScope" in header and "AI-generated" in header
+
+
+def test_app_detect_sample_labels_hide_the_truth() -> None:
+    import components
+
+    assert components.sample_label("real_cv_apple.jpg") == "apple"
+    assert components.sample_label("fake_cv_robin_bilinear.png") == "robin"
+    assert components.sample_label("fake_lo_bridge_decoder.png") == "bridge"
+    assert components.sample_label("real_street.jpg") == "street"
+
+
+def test_app_detect_one_sample_then_all_say_whether_the_model_was_right(
+    app_env: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _two_samples(tmp_path, monkeypatch)
+    _, settings = app_env()
+    at = _run()
+    labels = [b.label for b in at.button if b.key and b.key.startswith("detect_sample_")]
+    assert labels == ["face", "street"]  # beside "Try all samples", one button per sample
+    at.button(key="detect_sample_1").click().run()
+    assert not at.exception, at.exception
+    log = _store(settings).predictions()
+    assert list(log["input_name"]) == ["real_cv_street.jpg"]
+    verdict = verdict_for(log["fake_probability"][0], settings.threshold, settings.uncertain_band)
+    right = int(verdict == "real")
+    assert _texts(at.subheader)[0].startswith("1 image:")
+    assert _texts(at.subheader)[0].endswith(f" · {right} of 1 samples right")
+    word = {"real": "Right", "fake": "Wrong", "uncertain": "Undecided"}[verdict]
+    assert any(f"**{word}**: it is a real image." in t for t in _texts(at.markdown))
+
+    at.button(key="detect_try_samples").click().run()
+    log = _store(settings).predictions()
+    assert sorted(log["input_name"]) == ["fake_cv_face_bilinear.png", "real_cv_street.jpg"]
+    truth = {"fake_cv_face_bilinear.png": "fake", "real_cv_street.jpg": "real"}
+    right = sum(
+        verdict_for(p, settings.threshold, settings.uncertain_band) == truth[name]
+        for name, p in zip(log["input_name"], log["fake_probability"])
+    )
+    assert _texts(at.subheader)[0].endswith(f" · {right} of 2 samples right")
+
+
+def test_app_detect_verdict_colour_reaches_the_bar(app_env: Callable) -> None:
+    app_env()
+    at = _run()
+    at.file_uploader(key="detect_uploads").upload("a.png", encode(photo_like(seed=3), "PNG"))
+    at.slider(key="detect_band").set_value(0.0)
+    for threshold, verdict in ((0.05, "fake"), (0.95, "real")):
+        at.slider(key="detect_threshold").set_value(threshold).run()
+        colour = {"fake": "#c62828", "real": "#2e7d32"}[verdict]
+        bars = [t for t in _texts(at.markdown) if 'role="progressbar"' in t]
+        assert len(bars) == 1 and f"background:{colour}" in bars[0]
+
+
+def test_app_detect_exports_name_version_threshold_band_and_time(app_env: Callable) -> None:
+    app_env()
+    at = _run()
+    at.file_uploader(key="detect_uploads").upload("a.png", encode(photo_like(seed=3), "PNG"))
+    at.slider(key="detect_band").set_value(0.1)
+    at.slider(key="detect_threshold").set_value(0.3).run()
+    assert len(at.get("download_button")) == 2
+    # The caption beside the downloads names what the files record, and the files' names.
+    (note,) = [c for c in _texts(at.caption) if c.startswith("Downloads record")]
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.search(rf"model model.-0 v1, threshold 0\.30, uncertain band 0\.10, {stamp}", note)
+    assert re.search(r"fakescope-v1-t0\.30-band0\.10-\d{8}T\d{6}Z\.csv", note), note
+
+
+def test_app_detect_export_files_carry_their_settings() -> None:
+    import components
+
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    meta = components.export_meta("demo", "v3", 0.4, 0.1, when)
+    assert components.export_name(meta, "csv") == "fakescope-v3-t0.40-band0.10-20260102T030405Z.csv"
+    prediction = Prediction("fake", 0.8, {"Fake": 0.8}, "demo", "v3", 1.0, "ab" * 32)
+    rows = [components.result_row("=cmd|x.jpg", prediction)]
+    table = list(csv.DictReader(io.StringIO(components.results_csv(rows, meta).decode())))
+    assert table[0]["threshold"] == "0.4" and table[0]["uncertain_band"] == "0.1"
+    assert table[0]["exported_at_utc"] == "2026-01-02T03:04:05Z"
+    assert table[0]["name"].startswith("'")  # still neutralised for spreadsheets
+    data = json.loads(components.results_json(rows, meta))
+    assert (data["model_version"], data["threshold"], data["uncertain_band"]) == ("v3", 0.4, 0.1)
+    assert data["exported_at_utc"] == "2026-01-02T03:04:05Z" and len(data["results"]) == 1
+
+
+def test_app_detect_shows_no_server_path(app_env: Callable, tmp_path: Path) -> None:
+    app_env()
+    at = _run()
+    at.file_uploader(key="detect_uploads").upload("a.png", encode(photo_like(seed=3), "PNG"))
+    at.run()
+    shown = " ".join(_texts(at.caption) + _texts(at.markdown) + _texts(at.info))
+    assert str(tmp_path) not in shown
+
+
+def _confirm_box(at: AppTest) -> list[str]:
+    return [
+        b.key for b in at.button if b.key in ("models_promote_confirm", "models_promote_cancel")
+    ]
+
+
+def test_app_models_promote_gate_refuses_then_forced_with_a_logged_reason(
+    app_env: Callable, tmp_path: Path
+) -> None:
+    registry, _ = app_env(versions=1, token="t0ken")
+    bare = build_vit_model(tmp_path / "bare", image_size=32, hidden_size=16, seed=5)
+    registry.register(bare)  # v2: no metrics.json, no card
+    at = _run("models")
+    at.text_input(key="models_admin_token").input("t0ken")
+    at.selectbox(key="models_promote_target").set_value("v2")
+    at.button(key="models_promote").click().run()
+    assert registry.active_version() == "v1"
+    (gate,) = [w for w in _texts(at.warning) if w.startswith("Quality gate failed")]
+    assert "v2 has no metrics.json" in gate and "v2 has no model card" in gate
+    at.button(key="models_promote_confirm").click().run()  # no reason: refused
+    assert registry.active_version() == "v1"
+    assert _texts(at.error) == ["Not promoted: the gate failed and no reason was given."]
+    at.text_input(key="models_force_reason").input("hotfix, metrics to follow")
+    at.button(key="models_promote_confirm").click().run()
+    assert not at.exception, at.exception
+    assert registry.active_version() == "v2"
+    assert _texts(at.success) == ["v2 (bare) is now the active model."]
+    assert any("overridden" in t for t in _texts(at.info))
+    (entry,) = registry.promotion_log()
+    assert entry["version"] == "v2" and entry["previous"] == "v1" and entry["gate"] == "forced"
+    assert entry["force_reason"] == "hotfix, metrics to follow"
+    assert not _confirm_box(at)
+
+
+def test_app_models_promote_can_be_cancelled(app_env: Callable) -> None:
+    registry, _ = app_env(versions=2, token="t0ken")
+    registry.promote("v1")
+    at = _run("models")
+    at.text_input(key="models_admin_token").input("t0ken")
+    at.selectbox(key="models_promote_target").set_value("v2")
+    at.button(key="models_promote").click().run()
+    assert any(t.startswith("Quality gate passed for v2") for t in _texts(at.info))
+    assert _confirm_box(at) == ["models_promote_confirm", "models_promote_cancel"]
+    at.button(key="models_promote_cancel").click().run()
+    assert registry.active_version() == "v1"
+    assert "Promotion cancelled: nothing was changed." in _texts(at.info)
+    assert not _confirm_box(at)
+
+
+def test_app_models_versions_show_cut_hash_with_ellipsis_and_no_paths(
+    app_env: Callable, tmp_path: Path
+) -> None:
+    registry, _ = app_env(versions=2)
+    at = _run("models")
+    versions = _table(at, "created (UTC)")
+    full = registry.get("v1").weights_sha256
+    assert versions["weights sha256"][0] == full[:12] + "…"
+    assert set(versions["source"]) == {"local files"}
+    shown = " ".join(_texts(at.caption) + _texts(at.markdown) + _texts(at.subheader))
+    assert str(tmp_path) not in shown
+
+
+def test_app_monitor_drift_with_too_few_rows_says_so(app_env: Callable) -> None:
+    _, settings = app_env(profile=_profile())
+    _fill_log(settings, n=12)
+    at = _run("monitor")
+    assert not at.exception, at.exception
+    assert any(
+        t.startswith("Too little data for a drift-over-time chart") for t in _texts(at.info)
+    ), (_texts(at.info), _texts(at.warning))
+    assert "monitor_drift_chart" not in {chart.key for chart in at.get("plotly_chart")}

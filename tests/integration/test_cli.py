@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,12 +78,13 @@ def test_predict_csv_and_table(mixed_folder: Path, vit_dir: Path) -> None:
     assert header.startswith("path,verdict,fake_probability")
     assert row.startswith(str(mixed_folder / "photo.jpg"))
     table = run_cli("predict", str(mixed_folder / "notes.txt"), "--model", str(vit_dir))
-    assert table.returncode == 0 and "REJECTED" in table.stdout
+    # Issue 12: a run that scored nothing exits 3 (every file rejected), not 0.
+    assert table.returncode == 3 and "REJECTED" in table.stdout
 
 
 def test_missing_file_is_reported_per_file(vit_dir: Path, tmp_path: Path) -> None:
     result = run_cli("predict", str(tmp_path / "nope.jpg"), "--model", str(vit_dir), "--json")
-    assert result.returncode == 0
+    assert result.returncode == 3  # reported per file; nothing scored (issue 12)
     assert json.loads(result.stdout)[0]["reason"] == "unreadable"
 
 
@@ -114,8 +116,16 @@ def test_models_commands(tmp_path: Path, vit_dir: Path) -> None:
     assert run_cli("models", "register", str(vit_dir), env=env).returncode == 0
     listing = json.loads(run_cli("models", "list", "--json", env=env).stdout)
     assert [(v["version"], v["active"]) for v in listing] == [("v1", True), ("v2", False)]
-    assert run_cli("models", "promote", "v2", env=env).returncode == 0
+    # v2 has no metrics and no card: the gate refuses it unless forced with a reason.
+    refused = run_cli("models", "promote", "v2", env=env)
+    assert refused.returncode == 1 and "v2 has no metrics.json" in refused.stderr
+    assert Registry(registry).active_version() == "v1"
+    assert run_cli("models", "promote", "v2", "--force", " ", env=env).returncode == 2
+    forced = run_cli("models", "promote", "v2", "--force", "smoke test of v2", env=env)
+    assert forced.returncode == 0 and "gate overridden" in forced.stdout
     assert Registry(registry).active_version() == "v2"
+    (entry,) = Registry(registry).promotion_log()
+    assert entry["gate"] == "forced" and entry["force_reason"] == "smoke test of v2"
     shown = json.loads(run_cli("models", "show", env=env).stdout)
     assert shown["version"] == "v2" and shown["active"] is True
     assert "v1 is now active" in run_cli("models", "rollback", env=env).stdout
@@ -161,3 +171,101 @@ def test_predict_folder_skips_hidden_folders_and_files(tmp_path: Path, vit_dir: 
         "predict", str(tmp_path / ".git"), "--model", str(vit_dir), "--json", "--no-log"
     )
     assert [Path(row["path"]).name for row in json.loads(named.stdout)] == ["blob.jpg"]
+
+
+# ----------------------------------------------------------------- issue 12: a CLI scripts rely on
+
+
+def test_predict_that_scores_nothing_exits_3_and_says_why(tmp_path: Path, vit_dir: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello, I am text")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    result = run_cli("predict", str(tmp_path), "--model", str(vit_dir), "--no-log")
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.count("REJECTED") == 2
+    assert result.stdout.rstrip().endswith("scored 0: 0 fake, 0 real, 0 uncertain; rejected 2")
+    as_json = run_cli("predict", str(tmp_path), "--model", str(vit_dir), "--json", "--no-log")
+    assert as_json.returncode == 3 and len(json.loads(as_json.stdout)) == 2
+
+
+def test_predict_prints_a_summary_line(mixed_folder: Path, vit_dir: Path) -> None:
+    table = run_cli("predict", str(mixed_folder), "--model", str(vit_dir), "--no-log")
+    assert table.returncode == 0, table.stderr
+    (summary,) = [line for line in table.stdout.splitlines() if line.startswith("scored ")]
+    counts = re.fullmatch(r"scored 3: (\d) fake, (\d) real, (\d) uncertain; rejected 4", summary)
+    assert counts and sum(map(int, counts.groups())) == 3
+    # With --json the summary goes to stderr: stdout stays one JSON document.
+    data = run_cli("predict", str(mixed_folder), "--model", str(vit_dir), "--json", "--no-log")
+    rows = json.loads(data.stdout)
+    verdicts = [row.get("verdict") for row in rows]
+    expected = (
+        f"scored 3: {verdicts.count('fake')} fake, {verdicts.count('real')} real, "
+        f"{verdicts.count('uncertain')} uncertain; rejected 4"
+    )
+    assert data.stderr.strip() == expected
+
+
+@pytest.fixture(scope="module")
+def eval_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("eval")
+    for label, seeds in (("real", (1, 2, 3)), ("fake", (4, 5, 6))):
+        (folder / label).mkdir()
+        for seed in seeds:
+            (folder / label / f"{label}{seed}.png").write_bytes(
+                encode(photo_like(seed=seed), "PNG")
+            )
+    return folder
+
+
+def test_evaluate_prints_confusion_matrix_and_misclassified_files(
+    eval_folder: Path, vit_dir: Path
+) -> None:
+    data = run_cli("evaluate", str(eval_folder), "--model", str(vit_dir), "--json")
+    assert data.returncode == 0, data.stderr
+    metrics = json.loads(data.stdout)
+    (tn, fp), (fn, tp) = metrics["confusion_matrix"]["matrix"]
+    missed = metrics["misclassified"]
+    assert len(missed) == fp + fn
+    for miss in missed:
+        called_fake = miss["fake_probability"] >= metrics["threshold"]
+        assert called_fake == (miss["truth"] == "real")  # each one really is a miss
+
+    text = run_cli("evaluate", str(eval_folder), "--model", str(vit_dir))
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert "confusion matrix (threshold 0.5; rows: truth, columns: verdict)" in lines
+    assert re.search(rf"truth real\s+{tn}\s+{fp}$", text.stdout, re.M)
+    assert re.search(rf"truth fake\s+{fn}\s+{tp}$", text.stdout, re.M)
+    assert f"misclassified: {len(missed)}" in lines
+    for miss in missed:
+        assert any(line.strip().startswith(miss["path"]) for line in lines)
+
+
+def test_evaluate_on_a_folder_without_images_is_a_usage_error(tmp_path: Path) -> None:
+    result = run_cli("evaluate", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith("fakescope: error: data folder") and "Traceback" not in (
+        result.stderr
+    )
+    (tmp_path / "real").mkdir()
+    (tmp_path / "fake").mkdir()
+    assert run_cli("evaluate", str(tmp_path)).returncode == 2  # class folders with no images
+
+
+def test_commands_without_a_model_never_import_torch(tmp_path: Path, vit_dir: Path) -> None:
+    Registry(tmp_path / "registry").register(vit_dir, activate=True)
+    probe = (
+        "import sys\n"
+        "from fakescope.cli import main\n"
+        "try:\n"
+        "    code = main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'openvino') if m in sys.modules)\n"
+        "print('HEAVY', code, heavy, file=sys.stderr)\n"
+    )
+    env = {**os.environ, "FAKESCOPE_REGISTRY_DIR": str(tmp_path / "registry")}
+    for args in (["--help"], ["models", "list"], ["models", "show"], ["predict", "--help"]):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env
+        )
+        assert "HEAVY 0 []" in result.stderr, (args, result.stderr)

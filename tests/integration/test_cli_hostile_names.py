@@ -109,7 +109,8 @@ def test_cli_table_shows_control_characters_as_escapes(tmp_path: Path, vit_dir: 
     for control in ("\x1b", "\r", "\t", "\u202e"):
         assert control not in table
     lines = table.splitlines()
-    assert len(lines) == len(TERMINAL_NAMES) + 2  # a row per file, a blank line, the model
+    # a row per file, a blank line, the model, the summary line (issue 12)
+    assert len(lines) == len(TERMINAL_NAMES) + 3
     for shown in TERMINAL_NAMES.values():
         assert sum(line.startswith(shown) for line in lines) == 1
 
