@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from fakescope.config import BROWSER_MEGABYTE, SERVER_MEGABYTE, Settings, megabytes_covering
-from fakescope.safe_text import csv_row
+from fakescope.safe_text import csv_row, without_server_paths
 from fakescope.verdicts import Prediction, Rejection
 
 logger = logging.getLogger("fakescope.dashboard")
@@ -148,7 +148,7 @@ def fallback_note(info: Any) -> None:
     if reason:
         st.warning(
             f"Serving the fallback model {info.name} {info.version}: the configured model could "
-            f"not be loaded ({reason}).",
+            f"not be loaded ({without_server_paths(reason)}).",
             icon=":material/warning:",
         )
 

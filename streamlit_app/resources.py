@@ -14,6 +14,8 @@ the pages, so API and pages share one model and one log per process.
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from fakescope.api.metrics import get_metrics
@@ -21,7 +23,11 @@ from fakescope.config import Settings
 from fakescope.errors import FakeScopeError
 from fakescope.predictor import Predictor
 from fakescope.registry import Registry
+from fakescope.safe_text import without_server_paths
 from fakescope.store import PredictionStore
+
+# Full messages (with paths) go to the server log; pages show them without server paths.
+logger = logging.getLogger("fakescope.dashboard")
 
 MODEL_HELP = (
     "Set FAKESCOPE_MODEL to a model folder or hf://owner/name@revision, or FAKESCOPE_REGISTRY_DIR "
@@ -35,7 +41,8 @@ def settings() -> Settings:
     try:
         return Settings.from_env()
     except FakeScopeError as exc:
-        st.error(f"FakeScope is misconfigured: {exc}")
+        logger.error("FakeScope is misconfigured: %s", exc)
+        st.error(f"FakeScope is misconfigured: {without_server_paths(exc)}")
         st.stop()
         raise  # st.stop() raises; this line only tells type checkers that it does not return
 
@@ -84,7 +91,8 @@ def predictor(current: Settings, *, stop: bool = True) -> Predictor | None:
     try:
         return _load_predictor(_model_key(current), current)
     except FakeScopeError as exc:
-        st.error(f"The model cannot be loaded: {exc}. {MODEL_HELP}")
+        logger.error("the model cannot be loaded: %s", exc)
+        st.error(f"The model cannot be loaded: {without_server_paths(exc)}. {MODEL_HELP}")
         if stop:
             st.stop()
         return None
@@ -119,9 +127,12 @@ def store(current: Settings, *, stop: bool = False) -> PredictionStore | None:
         )
     except FakeScopeError as exc:
         if stop:
-            st.error(f"The prediction log cannot be opened: {exc}. {STORE_HELP}")
+            st.error(
+                f"The prediction log cannot be opened: {without_server_paths(exc)}. {STORE_HELP}"
+            )
             st.stop()
-        st.warning(f"Predictions are not being logged: {exc}. {STORE_HELP}")
+        logger.warning("predictions are not being logged: %s", exc)
+        st.warning(f"Predictions are not being logged: {without_server_paths(exc)}. {STORE_HELP}")
         return None
 
 

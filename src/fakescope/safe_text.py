@@ -123,3 +123,21 @@ def csv_cell(value: Any) -> Any:
 def csv_row(row: dict[str, Any]) -> dict[str, Any]:
     """Every cell of one CSV row passed through :func:`csv_cell`."""
     return {key: csv_cell(value) for key, value in row.items()}
+
+
+# An absolute POSIX path (two or more parts), or a file: URL; what stands before it must not be a
+# word character, ':' or '/' (so "http://host/a/b" and relative paths are left alone).
+_PATH_PART = r"[^\s/'\"`,;:()<>\[\]]"
+_SERVER_PATH_RE = re.compile(rf"(?<![\w:/.~-])(?:file://)?/(?:{_PATH_PART}+/)+({_PATH_PART}*)")
+# SQLite URLs hold a file path too: sqlite:////data/log.db.
+_SQLITE_PATH_RE = re.compile(rf"(sqlite(?:\+\w+)?:///)/*(?:{_PATH_PART}+/)*({_PATH_PART}*)")
+
+
+def without_server_paths(text: Any) -> str:
+    """``text`` with every absolute file path cut to its last part (``…/v3``).
+
+    Messages shown on public pages go through this: a path names the server's layout (user
+    names, mount points) and helps nobody in the browser; the full message goes to the server log.
+    """
+    text = _SQLITE_PATH_RE.sub(lambda match: f"{match.group(1)}…/{match.group(2)}", str(text))
+    return _SERVER_PATH_RE.sub(lambda match: f"…/{match.group(1)}", text)

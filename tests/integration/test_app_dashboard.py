@@ -245,7 +245,8 @@ def test_app_detect_fallback_model_is_named_with_its_reason(
     warnings = _texts(at.warning)
     assert len(warnings) == 1
     assert warnings[0].startswith("Serving the fallback model model-0 v1: the configured model")
-    assert "missing-model" in warnings[0]
+    assert "…/missing-model" in warnings[0]
+    assert str(tmp_path) not in warnings[0]  # no server path on the page (issue 12)
     assert not at.error
     at.switch_page("views/models.py").run()
     assert any(w.startswith("Serving the fallback model") for w in _texts(at.warning))
@@ -951,3 +952,14 @@ def test_app_monitor_drift_with_too_few_rows_says_so(app_env: Callable) -> None:
         t.startswith("Too little data for a drift-over-time chart") for t in _texts(at.info)
     ), (_texts(at.info), _texts(at.warning))
     assert "monitor_drift_chart" not in {chart.key for chart in at.get("plotly_chart")}
+
+
+def test_app_model_load_error_names_no_server_path(
+    app_env: Callable, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_env()
+    monkeypatch.setenv("FAKESCOPE_MODEL", str(tmp_path / "gone" / "model-v9"))
+    at = _run()
+    (error,) = _texts(at.error)
+    assert error.startswith("The model cannot be loaded") and "…/model-v9" in error
+    assert str(tmp_path) not in error

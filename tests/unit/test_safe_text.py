@@ -8,7 +8,14 @@ import os
 
 import pytest
 
-from fakescope.safe_text import csv_cell, csv_row, encodable, markdown_text, printable
+from fakescope.safe_text import (
+    csv_cell,
+    csv_row,
+    encodable,
+    markdown_text,
+    printable,
+    without_server_paths,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -145,3 +152,25 @@ def _unescape(markdown: str) -> str:
             out.append(markdown[i])
             i += 1
     return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "model folder /srv/fakescope/models/v3 does not exist",
+            "model folder …/v3 does not exist",
+        ),
+        ("cannot open '/home/alice/data/predictions.db'", "cannot open '…/predictions.db'"),
+        ("sqlite:////data/fakescope/log.db is locked", "sqlite:///…/log.db is locked"),
+        (
+            "see https://huggingface.co/owner/name/tree/main",
+            "see https://huggingface.co/owner/name/tree/main",
+        ),
+        ("file:///tmp/x/y.png failed", "…/y.png failed"),
+        ("v2 has no metrics.json (and no /)", "v2 has no metrics.json (and no /)"),
+        ("relative models/v1/config.json changed", "relative models/v1/config.json changed"),
+    ],
+)
+def test_without_server_paths_cuts_absolute_paths_to_their_last_part(text: str, shown: str) -> None:
+    assert without_server_paths(text) == shown
