@@ -85,7 +85,8 @@ def test_model_route(server: ApiServer) -> None:
     model = call(f"{server.url}/api/v1/model", headers=auth()).json()
     assert model["name"] == "fakescope-demo" and model["version"] == "v1"
     assert len(model["weights_sha256"]) == 64
-    assert model["precision"] and model["runtime"] and model["source"]
+    assert model["precision"] and model["runtime"] and model["source"] == "local files"
+    assert "/" not in model["source"]  # no server path in a public API
     assert isinstance(model["card_metrics"], dict) and model["card_metrics"]
     assert model["api_limits"]["max_files"] == MAX_FILES
 

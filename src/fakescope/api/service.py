@@ -21,6 +21,7 @@ from fakescope.drift import ReferenceProfile, drift_report
 from fakescope.errors import FakeScopeError
 from fakescope.predictor import Predictor
 from fakescope.registry import Registry
+from fakescope.safe_text import without_server_paths
 from fakescope.store import PredictionStore
 from fakescope.verdicts import Prediction, Rejection
 
@@ -162,7 +163,9 @@ def model_summary(predictor: Predictor, registry: Registry, settings: Settings) 
     return {
         "name": info.name,
         "version": info.version,
-        "source": info.source,
+        # A hub model is named by its pinned id; a local one by "local files": the API may be
+        # public (a Space), and a path names the server's layout.
+        "source": info.source if str(info.source).startswith("hf://") else "local files",
         "revision": info.revision,
         "weights_sha256": info.weights_sha256,
         "architecture": info.architecture,
@@ -171,7 +174,7 @@ def model_summary(predictor: Predictor, registry: Registry, settings: Settings) 
         "label_roles": {str(k): v for k, v in sorted(info.label_roles.items())},
         "input_size": list(info.input_size),
         "precision": info.precision,
-        "runtime": describe_runtime(info.extra.get("acceleration", {})),
+        "runtime": without_server_paths(describe_runtime(info.extra.get("acceleration", {}))),
         "limits": info.limits,
         "card_metrics": metrics,
         "threshold": settings.threshold,
