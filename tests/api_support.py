@@ -10,10 +10,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from server_support import streamlit_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 180  # the first start exports the model for OpenVINO
@@ -53,12 +51,6 @@ class Reply:
 
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def call(
@@ -115,20 +107,6 @@ def predict(
     return call(f"{server.url}/api/v1/predict{query}", method="POST", data=body, headers=headers)
 
 
-def _wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if call(f"{url}/readyz", timeout=5).status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"the server was not ready within {START_TIMEOUT_S} s:\n{log.read_text()}")
-
-
 @contextmanager
 def running_api_server(tmp_path: Path, env: Mapping[str, str] | None = None) -> Iterator[ApiServer]:
     """``streamlit run streamlit_app/server.py`` on a free loopback port, ready to predict."""
@@ -142,40 +120,9 @@ def running_api_server(tmp_path: Path, env: Mapping[str, str] | None = None) -> 
         "HF_HUB_OFFLINE": "1",
         **(env or {}),
     }
-    port = free_port()
     log = tmp_path / "server.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "streamlit_app/server.py",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--browser.gatherUsageStats",
-                "false",
-                "--server.fileWatcherType",
-                "none",
-            ],
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log)
+    with streamlit_server("streamlit_app/server.py", full_env, log, "/readyz", START_TIMEOUT_S) as (
+        url,
+        process,
+    ):
         yield ApiServer(url, data_dir, process.pid, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=20)
