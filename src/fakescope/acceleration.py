@@ -536,6 +536,16 @@ def _check_probe(
     return None
 
 
+def _restorer(replaced: list[tuple[Any, str, Any]]) -> Any:
+    """A function that puts back every (parent, attribute, original layer) in ``replaced``."""
+
+    def restore() -> None:
+        for parent, name, original in replaced:
+            setattr(parent, name, original)
+
+    return restore
+
+
 def _pack_linears(
     module: Any, slots: list[tuple[Any, str, bool]], mode: str, report: AccelerationReport
 ) -> Any:
@@ -546,11 +556,7 @@ def _pack_linears(
     packed = _onednn_ok(dtype)
     cls = packed_linear_class()
     replaced: list[tuple[Any, str, Any]] = []
-
-    def restore() -> None:
-        for parent, name, original in replaced:
-            setattr(parent, name, original)
-
+    restore = _restorer(replaced)
     try:
         for parent, name, is_head in slots:
             original = getattr(parent, name)
@@ -578,11 +584,7 @@ def _quantize_int8(
         from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 
         replaced: list[tuple[Any, str, Any]] = []
-
-        def restore() -> None:
-            for parent, name, original in replaced:
-                setattr(parent, name, original)
-
+        restore = _restorer(replaced)
         try:
             for parent, name, is_head in slots:
                 if is_head:

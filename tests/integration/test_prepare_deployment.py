@@ -533,22 +533,19 @@ def test_askpass_helper_is_private_holds_no_secret_and_answers_from_env() -> Non
         assert stat.S_IMODE(script.stat().st_mode) == 0o700
         assert stat.S_IMODE(script.parent.stat().st_mode) == 0o700
         assert FAKE_HF_TOKEN not in script.read_text(encoding="utf-8")
-        password = subprocess.run(
-            [str(script), "Password for 'https://deployer@huggingface.co': "],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout
-        username = subprocess.run(
-            [str(script), "Username for 'https://huggingface.co': "],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout
+
+        def ask(prompt: str) -> str:
+            return subprocess.run(
+                [str(script), prompt],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
+
+        password = ask("Password for 'https://deployer@huggingface.co': ")
+        username = ask("Username for 'https://huggingface.co': ")
     assert password == FAKE_HF_TOKEN + "\n"
     assert username == "deployer\n"
     assert not script.exists() and not script.parent.exists()

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hostile_corpus import encode
+from hostile_corpus import photo as photo_image
 from PIL import Image, ImageFile
 
 from fakescope.config import Settings
@@ -45,19 +47,9 @@ LOSSLESS_OPTIONS = {"PNG": {}, "BMP": {}, "TIFF": {}, "WEBP": {"lossless": True}
 # --------------------------------------------------------------------------------------------
 
 
-def make_photo(width: int = 96, height: int = 64, seed: int = 0) -> Image.Image:
-    """An RGB image with gradients and noise, so that every channel and position differs."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], axis=2)
-    noisy = base + rng.normal(0, 12, size=base.shape)
-    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
+# An RGB image with gradients and noise (every channel and position differs), and its encoding:
+# the same builders as the hostile corpus's.
+make_photo = photo_image
 
 
 def png_chunk(kind: bytes, body: bytes) -> bytes:
