@@ -202,9 +202,10 @@ def uploader_limit_mb(settings: Settings) -> int:
 
 
 def result_row(name: str, outcome: Prediction | Rejection) -> dict[str, Any]:
-    """One download row: a prediction's numbers, or a rejection's reason and message."""
+    """One download row: a prediction's numbers (and its reason, when the score did not decide
+    the verdict), or a rejection's reason and message."""
     if isinstance(outcome, Prediction):
-        return {
+        row = {
             "name": name,
             "verdict": outcome.verdict,
             "fake_probability": round(outcome.fake_probability, 6),
@@ -216,6 +217,9 @@ def result_row(name: str, outcome: Prediction | Rejection) -> dict[str, Any]:
             "scores": {k: round(v, 6) for k, v in outcome.scores.items()},
             "features": dict(outcome.features),
         }
+        if outcome.reason:  # as in `fakescope predict --json`: only where the score did not decide
+            row["reason"] = outcome.reason
+        return row
     return {
         "name": name,
         "verdict": "rejected",

@@ -311,7 +311,7 @@ def _outcome_row(path: Path, outcome: Any) -> dict[str, Any]:
     from fakescope.verdicts import Prediction
 
     if isinstance(outcome, Prediction):
-        return {
+        row = {
             "path": str(path),
             "verdict": outcome.verdict,
             "fake_probability": round(outcome.fake_probability, 6),
@@ -322,6 +322,11 @@ def _outcome_row(path: Path, outcome: Any) -> dict[str, Any]:
             "latency_ms": round(outcome.latency_ms, 3),
             "sha256": outcome.sha256,
         }
+        if outcome.reason:
+            # Only where the score did not decide (an image that is not a photograph): a row
+            # without "reason" (and without "error") is a verdict of the model's own.
+            row["reason"] = outcome.reason
+        return row
     return {"path": str(path), "error": outcome.message, "reason": outcome.reason}
 
 
@@ -379,6 +384,7 @@ def _print_table(rows: list[dict[str, Any]], predictor: Any) -> None:
                 f"{path:<{width}}  {row['verdict'].upper():<10} "
                 f"p(fake)={row['fake_probability']:.3f}  confidence={row['confidence']:.3f}  "
                 f"{row['latency_ms']:.0f} ms"
+                + (f"  ({printable(row['reason'])})" if row.get("reason") else "")
             )
     info = predictor.info
     print(f"\nmodel: {printable(info.name)} {printable(info.version)} ({printable(info.source)})")

@@ -73,6 +73,9 @@ class Settings:
         threshold: fake probability at or above which an image is called fake (FAKESCOPE_THRESHOLD).
         uncertain_band: total width of the band around the threshold that is called uncertain
             (FAKESCOPE_UNCERTAIN_BAND); 0 disables it.
+        photo_check: call an image that is not a photograph (a chart, drawing or screenshot)
+            uncertain, with the reason, whatever its score (FAKESCOPE_PHOTO_CHECK=0 turns it
+            off; see :mod:`fakescope.photo_check`).
         max_file_bytes: largest accepted upload (FAKESCOPE_MAX_FILE_MB, in megabytes of 10**6
             bytes, as the uploader counts them).
         max_pixels: largest accepted width x height (FAKESCOPE_MAX_PIXELS).
@@ -124,6 +127,7 @@ class Settings:
     database_url: str | None = None
     threshold: float = 0.5
     uncertain_band: float = 0.2
+    photo_check: bool = True
     # 20 MB as browsers and Streamlit's uploader count them (10**6 bytes): one limit, equal to
     # the dashboard uploader's to the byte (see BROWSER_MEGABYTE).
     max_file_bytes: int = 20 * BROWSER_MEGABYTE
@@ -247,6 +251,8 @@ class Settings:
             kwargs["api_key_hashes"] = parse_api_keys(value)
         if (value := text("API_PROTECT_OPS")) is not None:
             kwargs["api_protect_ops"] = parse_flag(value, "API_PROTECT_OPS")
+        if (value := text("PHOTO_CHECK")) is not None:
+            kwargs["photo_check"] = parse_flag(value, "PHOTO_CHECK")
         for name, attr in (
             ("THRESHOLD", "threshold"),
             ("UNCERTAIN_BAND", "uncertain_band"),

@@ -42,6 +42,7 @@ from fakescope.errors import ConfigError, InvalidArgumentError, InvalidImageErro
 from fakescope.images import BatchPixels, LoadedImage, compute_features, load_image
 from fakescope.model import LoadedModel, ModelInfo
 from fakescope.openvino_runtime import CompiledGraph, GraphError, prepare_graph
+from fakescope.photo_check import PhotoCheck, check_photograph
 from fakescope.preprocess import image_to_inputs
 from fakescope.verdicts import Prediction, Rejection, verdict_for
 
@@ -65,6 +66,7 @@ class _Prepared:
     inputs: np.ndarray  # (n_inputs, 3, H, W)
     features: dict[str, float | None]
     prep_seconds: float
+    photo: PhotoCheck | None = None  # None when settings.photo_check is off
 
 
 class Predictor:
@@ -370,9 +372,12 @@ class Predictor:
             )
             inputs = self.preprocess(loaded.image)
             features = compute_features(loaded) if with_features else {}
+            photo = check_photograph(loaded.image) if self.settings.photo_check else None
             sha256, shown_name = loaded.sha256, loaded.name
             del loaded  # the full-size pixels go before their budget is given back
-        return _Prepared(index, sha256, shown_name, inputs, features, time.perf_counter() - start)
+        return _Prepared(
+            index, sha256, shown_name, inputs, features, time.perf_counter() - start, photo
+        )
 
     def _prepare_all(
         self, jobs: list[tuple[int, ImageInput, str | None, bool, BatchPixels]]
@@ -430,8 +435,14 @@ class Predictor:
         settings = self.settings
         for prepared, count, row, fake in zip(batch, counts, scores, fake_probs):
             latency = prepared.prep_seconds + shared_seconds * count / total_inputs
+            verdict = verdict_for(float(fake), settings.threshold, settings.uncertain_band)
+            reason = None
+            if prepared.photo is not None and not prepared.photo.is_photograph:
+                # The model's score on a chart or a screenshot means nothing: it is kept as
+                # measured, and the verdict says the image cannot be judged.
+                verdict, reason = "uncertain", prepared.photo.reason
             outcomes[prepared.index] = Prediction(
-                verdict=verdict_for(float(fake), settings.threshold, settings.uncertain_band),
+                verdict=verdict,
                 fake_probability=float(fake),
                 scores={self._label_names[i]: float(row[i]) for i in range(len(row))},
                 model_name=info.name,
@@ -440,6 +451,7 @@ class Predictor:
                 sha256=prepared.sha256,
                 features=prepared.features,
                 name=prepared.name,
+                reason=reason,
             )
 
 

@@ -35,6 +35,9 @@ class Prediction:
         sha256: SHA-256 of the input bytes (of the RGB pixels for PIL inputs).
         features: image features for drift monitoring (see ``fakescope.images.FEATURE_NAMES``).
         name: the input's file name or path, when it had one.
+        reason: why the verdict is ``uncertain`` whatever the score, e.g. the image is not a
+            photograph (:mod:`fakescope.photo_check`); None when the score decided. The scores
+            are kept as measured either way.
     """
 
     verdict: str
@@ -46,6 +49,7 @@ class Prediction:
     sha256: str
     features: Mapping[str, float | None] = field(default_factory=dict)
     name: str | None = None
+    reason: str | None = None
 
     @property
     def confidence(self) -> float:
@@ -53,7 +57,13 @@ class Prediction:
         return max(self.fake_probability, 1.0 - self.fake_probability)
 
     def relabel(self, threshold: float, uncertain_band: float) -> Prediction:
-        """The same scores judged with another threshold and band (no model run)."""
+        """The same scores judged with another threshold and band (no model run).
+
+        A prediction with a ``reason`` stays ``uncertain``: no threshold makes the score of an
+        image the model cannot judge mean something.
+        """
+        if self.reason:
+            return self
         return replace(self, verdict=verdict_for(self.fake_probability, threshold, uncertain_band))
 
     def to_dict(self) -> dict:

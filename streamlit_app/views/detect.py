@@ -156,6 +156,9 @@ def _show_prediction(item: dict[str, Any], prediction: Prediction, entry: dict[s
         else:
             st.caption(f"{markdown_text(item['name'])}: no preview (the server is busy).")
         components.verdict_badge(prediction.verdict)
+        if prediction.reason:
+            # Why the score did not decide (e.g. not a photograph); FakeScope's own text.
+            st.markdown(f":orange[:material/info: {markdown_text(prediction.reason)}]")
         components.probability_bar(prediction.fake_probability, prediction.verdict)
         st.metric("Confidence", f"{prediction.confidence:.1%}")
         if "expected" in item:
@@ -222,7 +225,8 @@ def main() -> None:
     st.title("Detect")
     st.caption(
         "Is it a photograph or AI-generated? Drop images to get a verdict for each: Real, Fake, "
-        "or Uncertain when the fake probability falls in the band around the threshold."
+        "or Uncertain when the fake probability falls in the band around the threshold or the "
+        "image is not a photograph (a chart, drawing or screenshot)."
     )
     predictor = resources.predictor(settings)
     components.fallback_note(predictor.info)
