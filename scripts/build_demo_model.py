@@ -22,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from fakescope.config import Settings
 from fakescope.training.evaluate import TARGETS, condition_seed
 from fakescope.training.photos import (
     DEFAULT_MAX_SIDE,
@@ -31,7 +32,7 @@ from fakescope.training.photos import (
     split_photos,
 )
 from fakescope.training.simulate import simulate_fake
-from fakescope.training.train import DEMO_EPOCHS, train_model
+from fakescope.training.train import DEFAULT_HELD_OUT, DEMO_EPOCHS, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT_DIR = ROOT / "tests" / "quality" / "heldout_photos"
@@ -52,7 +53,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="folder that may already hold the .deb files (repeatable)",
     )
+    parser.add_argument(
+        "--generated",
+        type=Path,
+        default=None,
+        help="cache of real generator output (scripts/generate_fakes.py); omit for the simulated "
+        "recipe only",
+    )
+    parser.add_argument(
+        "--hold-out",
+        default=",".join(DEFAULT_HELD_OUT),
+        help="comma-separated generator families kept out of training (reported as unseen)",
+    )
+    parser.add_argument(
+        "--simulated-share",
+        type=float,
+        default=0.2,
+        help="with --generated: share of fakes replaced by simulated traces",
+    )
     parser.add_argument("--epochs", type=int, default=DEMO_EPOCHS)
+    parser.add_argument(
+        "--base",
+        default=None,
+        help="continue from this model folder (a first stage's output) instead of from scratch",
+    )
+    parser.add_argument("--learning-rate", type=float, default=2e-3, help="AdamW one-cycle peak")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
@@ -66,7 +91,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="refresh tests/quality/heldout_photos and src/fakescope/samples",
     )
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="skip training: export the held-out photos and samples (with --generated: real "
+        "generators' output) and measure them with the model already in --output",
+    )
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument(
+        "--no-tracking",
+        action="store_true",
+        help="do not record the run in MLflow (FAKESCOPE_DATA_DIR/mlflow.db)",
+    )
     return parser.parse_args(argv)
 
 
@@ -106,11 +142,26 @@ def export_heldout(photos: list[CollectedPhoto]) -> None:
     (HELDOUT_DIR / "SOURCES.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def export_samples(photos: list[CollectedPhoto], count: int = 4) -> list[tuple[str, str]]:
-    """Make ``count`` real and ``count`` fake sample images from different held-out photos.
+# One held-out output of each, for the dashboard's samples: a GAN upscaler, an L1 upscaler, a
+# U-Net upscaler, the style-transfer network and the held-out DCGAN.
+SAMPLE_GENERATORS = (
+    "realesrgan-x4plus",
+    "span-x4-ch48",
+    "realcugan-se-x2",
+    "styletransfer-multistyle26",
+    "dcgan-digiface",
+)
 
-    Reals are the held-out photos as stored; fakes are a centre crop (SAMPLE_SIDE px) of other
-    held-out photos passed through the generator simulation, saved as PNG.
+
+def export_samples(
+    photos: list[CollectedPhoto], generated: Path | None, count: int = 4
+) -> list[tuple[str, str]]:
+    """Make ``count`` real samples and the fake samples, from held-out data only.
+
+    Reals are held-out photos as stored. Fakes are real generators' held-out output (one per
+    generator in :data:`SAMPLE_GENERATORS`, each from a different photo) when ``generated`` is
+    given, else simulated fakes of centre crops (the v1 samples). Names say the truth and the
+    generator: ``fake_<photo or seed>_<generator>.png``.
 
     Returns:
         (file name, description) per sample.
@@ -121,20 +172,20 @@ def export_samples(photos: list[CollectedPhoto], count: int = 4) -> list[tuple[s
     ordered = sorted(photos, key=lambda p: p.key)
     # Spread over the sorted list (sources differ), reals and fakes from different photos.
     reals = [p for p in ordered[0::5] if p.path.stat().st_size < MAX_SAMPLE_BYTES][:count]
-    fakes = ordered[2::5][:count]
     written = []
     for photo in reals:
         name = f"real_{photo.key}.jpg"
         shutil.copyfile(photo.path, SAMPLES_DIR / name)
         written.append((name, f"held-out photo `{photo.source.path}` ({photo.source.origin})"))
-    kinds = ("transposed", "bilinear", "decoder", "nearest")
-    for index, photo in enumerate(fakes):
+    if generated is not None:
+        return written + _generated_samples(generated, {p.key for p in reals})
+    for index, photo in enumerate(ordered[2::5][:count]):
         with Image.open(photo.path) as opened:
             image = opened.convert("RGB")
         side = min(SAMPLE_SIDE, image.width, image.height)
         left, top = (image.width - side) // 2, (image.height - side) // 2
         crop = image.crop((left, top, left + side, top + side))
-        kind = kinds[index % len(kinds)]
+        kind = ("transposed", "bilinear", "decoder", "nearest")[index % 4]
         fake, recipe = simulate_fake(crop, condition_seed(photo.key, "sample"), kind=kind)
         name = f"fake_{photo.key}_{kind}.png"
         fake.save(SAMPLES_DIR / name, optimize=True)
@@ -148,11 +199,47 @@ def export_samples(photos: list[CollectedPhoto], count: int = 4) -> list[tuple[s
     return written
 
 
+def _generated_samples(generated: Path, used_photos: set[str]) -> list[tuple[str, str]]:
+    """One held-out output per sample generator, each of a photo no other sample shows."""
+    records = [
+        json.loads(line)
+        for line in (generated / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    written = []
+    for generator in SAMPLE_GENERATORS:
+        candidates = sorted(
+            (r for r in records if r["generator"] == generator and r["split"] == "heldout"),
+            key=lambda r: r["fake"],
+        )
+        record = next((r for r in candidates if r.get("photo", r["key"]) not in used_photos), None)
+        if record is None:
+            raise SystemExit(f"no held-out output of {generator} in {generated}")
+        source = record.get("photo") or f"seed{record.get('seed', record['key'])}"
+        used_photos.add(source)
+        name = f"fake_{source}_{generator}.png"
+        with Image.open(generated / record["fake"]) as opened:
+            opened.convert("RGB").save(SAMPLES_DIR / name, optimize=True)
+        scale = record["params"].get("scale")
+        if record.get("kind") != "twin":
+            what = f"{generator} output ({record['width']} px, held-out seed {record.get('seed')})"
+        elif scale:
+            what = (
+                f"a {record['width']} px crop of held-out photo `{source}`, shrunk {scale}x and "
+                f"brought back by {generator}"
+            )
+        else:
+            what = (
+                f"a {record['width']} px crop of held-out photo `{source}`, restyled by {generator}"
+            )
+        written.append((name, f"{what} ({record['package']} {record['version']})"))
+    return written
+
+
 def write_samples_doc(samples: list[tuple[str, str]], model_dir: Path) -> None:
     """SAMPLES.md: where each sample came from and what the demo model answers."""
     verdicts: dict[str, str] = {}
     if (model_dir / "model.safetensors").is_file():
-        from fakescope.config import Settings
         from fakescope.predictor import Predictor
 
         predictor = Predictor.from_source(
@@ -165,9 +252,12 @@ def write_samples_doc(samples: list[tuple[str, str]], model_dir: Path) -> None:
         "# Sample images",
         "",
         'Shown by the dashboard\'s "Try sample images". The name says the truth: `real_*` are '
-        "photographs, `fake_*` are simulated generator output. All come from the demo model's "
-        "held-out photos (never trained on); see `tests/quality/heldout_photos/SOURCES.md` for "
-        "licences. Made by `python scripts/build_demo_model.py --export`.",
+        "photographs, `fake_*` are generator output, the generator last in the name (real "
+        "generators with `--generated`, the v1 simulation otherwise). All come from the demo "
+        "model's held-out photos or seeds (never trained on); see "
+        "`tests/quality/heldout_photos/SOURCES.md` for the photos' licences and "
+        "`docs/generators.md` for the generators'. Made by `python scripts/build_demo_model.py "
+        "--export-only --generated build/generated --output models/v2`.",
         "",
         "| file | what it is | demo model's verdict (fake probability) |",
         "|---|---|---|",
@@ -180,6 +270,12 @@ def write_samples_doc(samples: list[tuple[str, str]], model_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Train the demo model, print its held-out figures, optionally export photos and samples."""
     args = parse_args(argv)
+    if args.export_only:
+        photos = held_out_photos(args.cache, args.debs)
+        export_heldout(photos)
+        write_samples_doc(export_samples(photos, args.generated), args.output)
+        print(f"exported {len(photos)} held-out photos and the sample images")
+        return 0
     command = "python scripts/build_demo_model.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
     )
@@ -188,9 +284,16 @@ def main(argv: list[str] | None = None) -> int:
         args.output,
         demo=True,
         epochs=args.epochs,
+        base=args.base,
+        learning_rate=args.learning_rate,
         seed=args.seed,
         photo_cache_dir=args.cache,
         local_debs=args.debs,
+        generated_dir=args.generated,
+        held_out_families=tuple(f for f in args.hold_out.split(",") if f),
+        simulated_share=args.simulated_share,
+        tracking_dir=Settings.from_env().data_dir,
+        tracking_enabled=False if args.no_tracking else None,
         num_threads=args.threads,
         time_budget_s=args.time_budget,
         progress=not args.no_progress,
@@ -212,10 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(summary, indent=2))
     print(f"targets: {TARGETS}")
+    if "generator_targets" in metrics:
+        print(json.dumps(metrics["generator_targets"], indent=2))
     if args.export:
         photos = held_out_photos(args.cache, args.debs)
         export_heldout(photos)
-        write_samples_doc(export_samples(photos), args.output)
+        write_samples_doc(export_samples(photos, args.generated), args.output)
         print(f"exported {len(photos)} held-out photos and the sample images")
     return 0
 

@@ -149,12 +149,39 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="random seed (runs are deterministic)")
     train.add_argument("--register", action="store_true", help="register the result as a version")
     train.add_argument("--activate", action="store_true", help="with --register: make it active")
+    train.add_argument(
+        "--no-tracking",
+        action="store_true",
+        help="do not record the run in MLflow (default: recorded in DATA_DIR/mlflow.db when "
+        "MLflow is installed; FAKESCOPE_TRACKING=off also turns it off)",
+    )
     train.set_defaults(handler=_cmd_train)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate a model on DATA/real, DATA/fake")
-    evaluate.add_argument("data", help="folder with real/ and fake/ images")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate a model on DATA/real, DATA/fake, or the clean/web/hard generator report",
+    )
+    evaluate.add_argument("data", nargs="?", help="folder with real/ and fake/ images")
     evaluate.add_argument("--model", help="model folder or hf://owner/name@revision")
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
+    evaluate.add_argument(
+        "--generated",
+        metavar="DIR",
+        help="instead of DATA: a generated set with manifest.jsonl (scripts/generate_fakes.py, or "
+        "tests/quality/generated): print the clean/web/hard report per generator",
+    )
+    evaluate.add_argument(
+        "--split", default="heldout", help="with --generated: the split to report (default heldout)"
+    )
+    evaluate.add_argument(
+        "--hold-out",
+        metavar="FAMILIES",
+        help="with --generated: comma-separated families the model never trained on (default: "
+        "every family its metrics.json does not list as trained on)",
+    )
+    evaluate.add_argument(
+        "--report-json", metavar="FILE", help="with --generated: also write the report here"
+    )
     evaluate.set_defaults(handler=_cmd_evaluate)
 
     models = commands.add_parser("models", help="the model registry")
@@ -403,6 +430,9 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     if args.activate and not args.register:
         raise UsageError("--activate needs --register")
     kwargs: dict[str, Any] = {"base": args.base, "demo": args.demo, "seed": args.seed}
+    kwargs["tracking_dir"] = settings.data_dir
+    if args.no_tracking:
+        kwargs["tracking_enabled"] = False
     if settings.num_threads > 0:
         kwargs["num_threads"] = settings.num_threads
     if args.epochs is not None:
@@ -410,6 +440,9 @@ def _cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     result = train_model(Path(args.data) if args.data else None, Path(args.out), **kwargs)
     print(f"trained model written to {args.out}")
     metrics = getattr(result, "metrics", None) or {}
+    run_id = metrics.get("training", {}).get("mlflow_run_id")
+    if run_id:
+        print(f"  MLflow run: {run_id} ({metrics['training'].get('mlflow_tracking_uri')})")
     for key in ("accuracy", "roc_auc"):
         if key in metrics:
             print(f"  {key}: {metrics[key]:.4f}")
@@ -426,19 +459,16 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from fakescope.errors import TrainingError
     from fakescope.training.evaluate import evaluate_images, folder_images, predictor_scores
 
+    if (args.data is None) == (args.generated is None):
+        raise UsageError("give either a data folder (with real/ and fake/) or --generated DIR")
+    if args.generated is not None:
+        return _cmd_generator_report(args, settings)
     try:
         images = folder_images(Path(args.data))
     except TrainingError as exc:
         # A folder without real/ and fake/ images is a usage error, found before the model loads.
         raise UsageError(str(exc)) from None
-    source = args.model or settings.model_source
-    if source is None:
-        from fakescope.registry import Registry
-
-        registry = Registry(settings.registry_dir)
-        active = registry.active()
-        registry.verify(active.version)  # the files evaluated are the ones registered
-        source = active.source if active.is_hub else str(active.path)
+    source, _ = _evaluated_source(args, settings)
     threshold = settings.threshold
     score = predictor_scores(source, settings.replace(precision="fp32"))
     probabilities: list[float] = []
@@ -462,6 +492,76 @@ def _cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write("\n")
     else:
         _print_evaluation(metrics, threshold)
+    return EXIT_OK
+
+
+def _evaluated_source(args: argparse.Namespace, settings: Settings) -> tuple[str, Path | None]:
+    """The model to evaluate (``--model``, the settings' source or the active registry version)
+    and its folder when it is local."""
+    source = args.model or settings.model_source
+    if source is None:
+        from fakescope.registry import Registry
+
+        registry = Registry(settings.registry_dir)
+        active = registry.active()
+        registry.verify(active.version)  # the files evaluated are the ones registered
+        source = active.source if active.is_hub else str(active.path)
+    folder = Path(source)
+    return str(source), folder if folder.is_dir() else None
+
+
+def _cmd_generator_report(args: argparse.Namespace, settings: Settings) -> int:
+    """``evaluate --generated``: the clean / web / hard report of each generator."""
+    from fakescope.errors import TrainingError
+    from fakescope.training import report, twins
+    from fakescope.training.evaluate import predictor_scores
+
+    try:
+        generated = twins.read_generated(Path(args.generated))
+        report_set = twins.report_images(generated, split=args.split)
+    except TrainingError as exc:
+        raise UsageError(str(exc)) from None
+    if not any(item.label == 0 for item in report_set) or not any(
+        item.label == 1 for item in report_set
+    ):
+        raise UsageError(
+            f"{args.generated} has no real and generated images in split {args.split!r}; "
+            "the report needs both"
+        )
+    source, folder = _evaluated_source(args, settings)
+    families = twins.families_of(generated)
+    if args.hold_out is not None:
+        held_out = {f for f in args.hold_out.split(",") if f}
+    else:
+        trained_on = report.trained_seen_families(folder)
+        held_out = {f for f in families if trained_on is None or f not in trained_on}
+    seen = [f for f in families if f not in held_out]
+    score = predictor_scores(source, settings.replace(precision="fp32"))
+    scored = twins.score_report(report_set, score, seen_families=seen)
+    rows = report.generator_report(scored, threshold=settings.threshold)
+    result = {
+        "model_source": source,
+        "generated_dir": str(args.generated),
+        "split": args.split,
+        "threshold": settings.threshold,
+        "held_out_families": sorted(held_out),
+        "rows": report.report_json(rows),
+        "targets": report.check_report_targets(scored, rows),
+    }
+    if args.report_json:
+        Path(args.report_json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        json.dump(result, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    print(f"model: {printable(source)}   threshold: {settings.threshold:g}")
+    print(f"held out of training (unseen): {', '.join(sorted(held_out)) or 'none'}\n")
+    print(report.report_table(rows))
+    print("\ntargets (issue 10):")
+    for name, check in result["targets"].items():
+        sign = ">=" if check["kind"] == "min" else "<="
+        state = "pass" if check["passed"] else "FAIL"
+        print(f"  {name:<24} {check['value']:.3f}  ({sign} {check['limit']:g})  {state}")
     return EXIT_OK
 
 
@@ -518,11 +618,12 @@ def _cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
             if isinstance(acc, (int, float)) and not isinstance(acc, bool)
             else ""
         )
+        run_text = f"  mlflow_run={printable(v.mlflow_run_id)}" if v.mlflow_run_id else ""
         # Names and notes are free text in version.json: printable, so they cannot drive the
         # terminal.
         print(
             f"{mark} {v.version:<5} {printable(v.name):<32} {printable(v.created_at)}  "
-            f"{printable(v.source)}{acc_text}"
+            f"{printable(v.source)}{acc_text}{run_text}"
         )
     problems = [*state.broken.values(), *state.problems]  # one line each, never a traceback
     for problem in problems:

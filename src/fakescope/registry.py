@@ -5,7 +5,8 @@ Layout::
     models/
       registry.json        {"active": "v2", "history": ["v1", "v2"]}  (replaced atomically)
       v1/
-        version.json       metadata: name, source, created_at, files_sha256, metrics, ...
+        version.json       metadata: name, source, created_at, files_sha256, metrics, mlflow_run_id,
+                           ...
         config.json  model.safetensors  preprocessor_config.json   (absent for hub entries)
         README.md  metrics.json  reference_profile.json            (when the model came with them)
 
@@ -37,6 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from fakescope.config import Settings
 from fakescope.errors import ModelLoadError, RegistryError
@@ -69,6 +71,9 @@ MAX_METADATA_BYTES = 1 << 20
 MAX_CARD_BYTES = 1 << 20
 MAX_JSON_BYTES = 32 << 20
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+# An MLflow run id (32 hex digits today; other tracking servers use other ids of this shape).
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+MAX_URI_LENGTH = 2048
 # Prefixes of what an interrupted write leaves in the registry folder.
 LEFTOVER_PREFIXES = (f".{POINTER_FILE}.", ".staging-")
 
@@ -89,6 +94,10 @@ class VersionInfo:
         files_sha256: file name -> SHA-256 of every file the model is loaded from, checked on
             load (empty for versions registered before the manifest: only the weights are
             checked then).
+        mlflow_run_id: the MLflow run that trained the model (``training.mlflow_run_id`` of its
+            ``metrics.json``), None when the run was not tracked.
+        mlflow_tracking_uri: where that run is recorded (``training.mlflow_tracking_uri``,
+            without any user name or password), None when unknown.
         path: the version folder.
     """
 
@@ -101,6 +110,8 @@ class VersionInfo:
     input_mode: str | None = None
     notes: str = ""
     files_sha256: dict[str, str] = field(default_factory=dict)
+    mlflow_run_id: str | None = None
+    mlflow_tracking_uri: str | None = None
     path: Path | None = None
 
     @property
@@ -373,9 +384,13 @@ class Registry:
             notes: free text kept with the version.
             activate: make it the active version too.
 
+        The MLflow run that trained the model (``training.mlflow_run_id`` and
+        ``training.mlflow_tracking_uri`` in its metrics.json) is recorded with the version.
+
         Raises:
             ModelLoadError: the folder is not a loadable model (checked before anything is written).
-            RegistryError: its metrics.json is not a JSON object, or the registry cannot be written.
+            RegistryError: its metrics.json is not a JSON object or has a malformed MLflow run id,
+                or the registry cannot be written.
         """
         model_dir = Path(model_dir)
         check_model_folder(model_dir)
@@ -383,6 +398,7 @@ class Registry:
         metrics = {}
         if (model_dir / "metrics.json").exists():
             metrics = _read_json_object(model_dir / "metrics.json", "metrics.json", MAX_JSON_BYTES)
+        run_id, tracking_uri = _training_run(metrics)
 
         def write(staging: Path, version: str) -> VersionInfo:
             for filename in (*REQUIRED_FILES, *OPTIONAL_FILES):
@@ -399,6 +415,8 @@ class Registry:
                 input_mode=loaded.info.input_mode,
                 notes=notes,
                 files_sha256=manifest,
+                mlflow_run_id=run_id,
+                mlflow_tracking_uri=tracking_uri,
             )
 
         return self._add_version(write, activate)
@@ -730,6 +748,10 @@ def _version_from_metadata(
     metrics = {} if metrics is None else metrics
     if not isinstance(metrics, dict):
         raise RegistryError(f"{label}: 'metrics' must be a JSON object, got {_shown(metrics)}")
+    run_id = _checked_run_id(text("mlflow_run_id", optional=True), f"{label}: 'mlflow_run_id'")
+    tracking_uri = text("mlflow_tracking_uri", optional=True)
+    if tracking_uri is not None and len(tracking_uri) > MAX_URI_LENGTH:
+        raise RegistryError(f"{label}: 'mlflow_tracking_uri' is longer than {MAX_URI_LENGTH}")
     return VersionInfo(
         version=name,
         name=text("name", name),
@@ -740,8 +762,52 @@ def _version_from_metadata(
         input_mode=text("input_mode", optional=True),
         notes=text("notes", ""),
         files_sha256=manifest,
+        mlflow_run_id=run_id,
+        mlflow_tracking_uri=tracking_uri,
         path=folder,
     )
+
+
+def _checked_run_id(run_id: str | None, label: str) -> str | None:
+    """None, or an id made of letters, digits, ``_`` and ``-`` (at most 128)."""
+    if run_id is not None and not _RUN_ID.fullmatch(run_id):
+        raise RegistryError(
+            f"{label} must be an MLflow run id (letters, digits, _ and -, e.g. 32 hex digits), "
+            f"got {_shown(run_id)}"
+        )
+    return run_id
+
+
+def _training_run(metrics: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The MLflow run id and tracking URI a trained folder's metrics.json records, if any.
+
+    The URI keeps no user name or password (a tracking server's URL may carry them).
+
+    Raises:
+        RegistryError: either value is there but is not a string of the allowed shape.
+    """
+    training = metrics.get("training")
+    if not isinstance(training, dict):
+        return None, None
+    run_id, uri = training.get("mlflow_run_id"), training.get("mlflow_tracking_uri")
+    label = "metrics.json: training.mlflow_run_id"
+    if run_id is not None and not isinstance(run_id, str):
+        raise RegistryError(f"{label} must be a string or null, got {_shown(run_id)}")
+    run_id = _checked_run_id(run_id, label)
+    if uri is not None and (not isinstance(uri, str) or len(uri) > MAX_URI_LENGTH):
+        raise RegistryError(
+            f"metrics.json: training.mlflow_tracking_uri must be a string of at most "
+            f"{MAX_URI_LENGTH} characters or null, got {_shown(uri)}"
+        )
+    return run_id, (_without_credentials(uri) if run_id is not None and uri else None)
+
+
+def _without_credentials(uri: str) -> str:
+    """A URI without the ``user:password@`` part of its authority."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _checked_manifest(manifest: Any, label: str) -> dict[str, str]:

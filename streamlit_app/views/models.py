@@ -51,6 +51,7 @@ VERSION_COLUMNS = [
     "accuracy",
     "input",
     "weights sha256",
+    "MLflow run",
     "notes",
 ]
 logger = logging.getLogger(__name__)
@@ -221,6 +222,64 @@ def _metrics(registry: Registry, version: str) -> None:
         st.json(metrics, expanded=False)
 
 
+def _generator_report(registry: Registry, version: str) -> None:
+    """The clean / web / hard report of metrics.json (issue 10), unseen generators first."""
+    metrics = registry.read_json(version, "metrics.json") or {}
+    rows = metrics.get("generator_report")
+    if not isinstance(rows, list) or not rows:
+        st.caption(
+            f"{version} has no report on real generators' output (it was not trained with "
+            "`--generated`). Make one with "
+            "`fakescope evaluate --generated tests/quality/generated`."
+        )
+        return
+    st.markdown("**Real generators, held-out photos: clean / web / hard**")
+    table = pd.DataFrame(rows)
+    table["seen"] = table["seen"].map({True: "seen", False: "UNSEEN"})
+    table = table.sort_values(["seen", "generator", "condition"], key=_report_order)
+    st.dataframe(
+        table[
+            ["generator", "family", "seen", "condition", "n_fake", "tpr", "fpr", "tpr_at_fpr"]
+            + ["fpr_target", "roc_auc", "ece"]
+        ],
+        hide_index=True,
+        column_config={
+            "n_fake": "fakes",
+            "tpr": st.column_config.NumberColumn("TPR", format="%.3f"),
+            "fpr": st.column_config.NumberColumn("FPR on reals", format="%.3f"),
+            "tpr_at_fpr": st.column_config.NumberColumn("TPR at FPR target", format="%.3f"),
+            "fpr_target": "FPR target",
+            "roc_auc": st.column_config.NumberColumn("ROC AUC", format="%.3f"),
+            "ece": st.column_config.NumberColumn("ECE", format="%.3f"),
+        },
+    )
+    targets = metrics.get("generator_targets") or {}
+    if isinstance(targets, dict) and targets:
+        shown = [
+            f"{_md(name)} {check.get('value', float('nan')):.3f} "
+            f"({'≥' if check.get('kind') == 'min' else '≤'} {check.get('limit')}): "
+            f"{'pass' if check.get('passed') else '**FAIL**'}"
+            for name, check in targets.items()
+            if isinstance(check, dict)
+        ]
+        st.caption("Targets: " + " · ".join(shown))
+    st.caption(
+        "TPR at the serving threshold; FPR on real photos under the same condition; TPR at FPR "
+        "target reads the fakes at the threshold where the reals' FPR is at most the target. "
+        "UNSEEN families were held out of training: their row is what to expect from a new "
+        "generator."
+    )
+
+
+def _report_order(column: pd.Series) -> pd.Series:
+    """Unseen before seen, summary rows first, conditions in clean, web, hard order."""
+    if column.name == "seen":
+        return column.map({"UNSEEN": 0, "seen": 1})
+    if column.name == "condition":
+        return column.map({"clean": 0, "web": 1, "hard": 2})
+    return column.map(lambda name: ("" if str(name).startswith("all ") else "~") + str(name))
+
+
 def _card(registry: Registry, version: str) -> None:
     card = registry.model_card(version)
     with st.expander("Model card", expanded=True):
@@ -246,11 +305,14 @@ def _active_model(registry: Registry, state: RegistryState) -> None:
         return
     st.subheader(f"Active model: {_md(info.name)} {info.version}")
     checked = ", ".join(sorted(info.files_sha256)) if info.files_sha256 else "weights only"
+    # The run id only: the tracking URI is a path on the server that trained the model.
+    run = f" · MLflow run {_md(info.mlflow_run_id)}" if info.mlflow_run_id else ""
     st.caption(
         f"Registered {_md(info.created_at)} · source {_md(_shown_source(info))} · "
-        f"sha256 checked on load: {checked}"
+        f"sha256 checked on load: {checked}{run}"
     )
     _section(f"The metrics of {active}", _metrics, registry, active)
+    _section(f"The generator report of {active}", _generator_report, registry, active)
     _section(f"The model card of {active}", _card, registry, active)
 
 
@@ -308,6 +370,8 @@ def _versions_table(state: RegistryState) -> None:
             "accuracy": _number(v.metrics.get("accuracy")),
             "input": v.input_mode,
             "weights sha256": _short_hash(v.weights_sha256),
+            # Whole: it is what `mlflow ui` and MlflowClient.get_run look up.
+            "MLflow run": v.mlflow_run_id or "",
             "notes": v.notes,
         }
         for v in state.versions
@@ -369,6 +433,8 @@ def _admin(settings: Settings, state: RegistryState) -> None:
         st.selectbox(
             "Version to promote",
             others,
+            # The newest candidate first: it is the one just registered to go live.
+            index=len(others) - 1 if others else None,
             key="models_promote_target",
             disabled=not configured or not others,
             placeholder="no other version",

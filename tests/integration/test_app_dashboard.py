@@ -963,3 +963,64 @@ def test_app_model_load_error_names_no_server_path(
     (error,) = _texts(at.error)
     assert error.startswith("The model cannot be loaded") and "…/model-v9" in error
     assert str(tmp_path) not in error
+
+
+def test_app_models_show_the_mlflow_run_of_a_tracked_version(
+    app_env: Callable, tmp_path: Path
+) -> None:
+    registry, _ = app_env()  # v1: trained without tracking
+    run_id = "0123456789abcdef0123456789abcdef"
+    folder = _model(tmp_path / "tracked", seed=7)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["training"] = {
+        "mlflow_run_id": run_id,
+        "mlflow_tracking_uri": f"sqlite:///{tmp_path}/data/mlflow.db",
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    registry.register(folder, activate=True)
+    at = _run("models")
+    versions = _table(at, "created (UTC)")
+    assert list(versions["MLflow run"]) == ["", run_id]
+    captions = " ".join(_texts(at.caption))
+    assert f"MLflow run {run_id}" in captions
+    assert str(tmp_path) not in captions  # the tracking URI is a server path: never shown
+
+
+def test_app_models_show_the_generator_report_unseen_first(
+    app_env: Callable, tmp_path: Path
+) -> None:
+    from fakescope.training.report import ScoredImage, check_report_targets, generator_report
+    from fakescope.training.report import report_json
+
+    registry, _ = app_env()
+    scored = [
+        ScoredImage(generator, family, seen, condition, p)
+        for condition in ("clean", "web", "hard")
+        for generator, family, seen, p in (
+            ("real", "", True, 0.1),
+            ("real", "", True, 0.7),
+            ("upscaler-x", "fam-x", True, 0.9),
+            ("gan-y", "fam-y", False, 0.4),
+        )
+    ]
+    rows = generator_report(scored)
+    folder = _model(tmp_path / "reported", seed=3)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["generator_report"] = report_json(rows)
+    metrics["generator_targets"] = check_report_targets(scored, rows)
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    registry.register(folder, activate=True)
+    at = _run("models")
+    table = _table(at, "tpr_at_fpr")
+    assert list(table["seen"][:3]) == ["UNSEEN"] * 3  # the figure a user needs comes first
+    assert list(table["condition"][:3]) == ["clean", "web", "hard"]
+    assert len(table) == len(rows)
+    captions = " ".join(_texts(at.caption))
+    assert "fpr_clean 0.500 (≤ 0.05): **FAIL**" in captions
+    assert "unseen_clean_tpr 0.000" in captions
+
+
+def test_app_models_say_when_a_version_has_no_generator_report(app_env: Callable) -> None:
+    app_env()
+    at = _run("models")
+    assert any("no report on real generators' output" in c for c in _texts(at.caption))

@@ -120,3 +120,48 @@ def test_report_json_and_table_carry_every_row() -> None:
     assert table[0].split()[:4] == ["generator", "family", "seen", "condition"]
     assert len(table) == 2 + len(rows) and "esrgan-family" in table[2]
     assert set(CONDITIONS) == {"clean", "web", "hard"}
+
+
+def _scored(generator: str, seen: bool, condition: str, p: float) -> ScoredImage:
+    return ScoredImage(
+        generator, "" if generator == REAL else f"fam-{generator}", seen, condition, p
+    )
+
+
+def test_report_targets_read_the_summary_rows_and_fail_below_a_limit() -> None:
+    from fakescope.training.report import REPORT_TARGETS, check_report_targets
+
+    scored = []
+    for condition in CONDITIONS:
+        scored += [_scored(REAL, True, condition, p) for p in (0.1, 0.2, 0.3, 0.6)]  # FPR 0.25
+        scored += [_scored("seen-gen", True, condition, p) for p in (0.7, 0.8, 0.9, 0.95)]
+        scored += [_scored("new-gen", False, condition, p) for p in (0.4, 0.45, 0.55, 0.9)]
+    rows = generator_report(scored, threshold=0.5)
+    checks = check_report_targets(scored, rows)
+    assert set(checks) == set(REPORT_TARGETS)
+    assert checks["fpr_clean"] == {"value": 0.25, "limit": 0.05, "kind": "max", "passed": False}
+    assert checks["seen_clean_tpr_at_fpr"]["value"] == 1.0  # every seen fake above 0.6
+    assert checks["seen_clean_tpr_at_fpr"]["passed"] is True
+    assert checks["unseen_clean_tpr"]["value"] == 0.5 and not checks["unseen_clean_tpr"]["passed"]
+
+
+def test_report_targets_leave_out_the_unseen_figure_when_nothing_was_held_out() -> None:
+    from fakescope.training.report import check_report_targets
+
+    scored = [_scored(REAL, True, "clean", 0.1), _scored("seen-gen", True, "clean", 0.9)]
+    checks = check_report_targets(scored, generator_report(scored))
+    assert "unseen_clean_tpr" not in checks and checks["fpr_clean"]["passed"]
+
+
+def test_trained_seen_families_come_from_metrics_json(tmp_path) -> None:
+    import json
+
+    from fakescope.training.report import trained_seen_families
+
+    assert trained_seen_families(None) is None
+    assert trained_seen_families(tmp_path) is None  # no metrics.json: nothing counts as seen
+    (tmp_path / "metrics.json").write_text(json.dumps({"split": {"kind": "demo"}}))
+    assert trained_seen_families(tmp_path) is None
+    record = {"split": {"generated": {"seen_families": ["span", "cugan-unet"]}}}
+    (tmp_path / "metrics.json").write_text(json.dumps(record))
+    assert trained_seen_families(tmp_path) == ["span", "cugan-unet"]

@@ -435,3 +435,59 @@ def test_evaluate_model_on_a_bad_folder_says_the_layout(tmp_path: Path, resnet_d
     (tmp_path / "fake").mkdir()
     with pytest.raises(TrainingError, match=r"has no real/ sub-folder; expected .*DATA/real/"):
         evaluate_model(resnet_dir, tmp_path)
+
+
+@pytest.mark.unit
+@pytest.mark.slow
+def test_a_tracked_training_run_is_in_mlflow_and_its_id_in_metrics_json(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from fakescope.training.tracking import tracking_uri
+
+    data = _make_folder(tmp_path / "data", 6, 6)
+    out = tmp_path / "model"
+    train_model(
+        data,
+        out,
+        epochs=2,
+        batch_size=16,
+        crop_size=32,
+        num_crops=4,
+        num_threads=1,
+        progress=False,
+        command="fakescope train data --out model",
+        tracking_dir=tmp_path / "store",
+        tracking_enabled=True,
+    )
+    training = json.loads((out / "metrics.json").read_text())["training"]
+    run_id = training["mlflow_run_id"]
+    assert run_id and training["mlflow_tracking_uri"] == tracking_uri(tmp_path / "store")
+    client = MlflowClient(tracking_uri=training["mlflow_tracking_uri"])
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["epochs"] == "2" and run.data.params["crop_size"] == "32"
+    losses = client.get_metric_history(run_id, "val_calibrated_loss")
+    assert [m.step for m in losses] == [1, 2]
+    assert "final.accuracy" in run.data.metrics
+    assert {a.path for a in client.list_artifacts(run_id)} >= {"metrics.json", "README.md"}
+
+
+@pytest.mark.unit
+def test_a_failed_training_run_is_marked_failed_in_mlflow(tmp_path: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from fakescope.training.tracking import tracking_uri
+
+    root = _make_folder(tmp_path / "data", 2, 2)  # too few images: the run stops with an error
+    with pytest.raises(TrainingError):
+        train_model(
+            root,
+            tmp_path / "out",
+            epochs=1,
+            progress=False,
+            tracking_dir=tmp_path / "store",
+            tracking_enabled=True,
+        )
+    client = MlflowClient(tracking_uri=tracking_uri(tmp_path / "store"))
+    runs = client.search_runs(client.get_experiment_by_name("fakescope-train").experiment_id)
+    assert [r.info.status for r in runs] == ["FAILED"]

@@ -16,9 +16,11 @@ held out: the unseen figure is the one a user needs.
 from __future__ import annotations
 
 import io
+import json
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -232,3 +234,64 @@ def report_table(rows: Sequence[ReportRow]) -> str:
             f"{row.tpr_at_fpr:>8.3f} {auc:>6} {row.ece:>6.3f}"
         )
     return "\n".join(lines)
+
+
+# Issue 10's targets on the held-out photos' report set: (kind, limit); "min" figures must reach
+# the limit, "max" figures must stay at or under it.
+REPORT_TARGETS = {
+    "seen_clean_tpr_at_fpr": ("min", 0.95),
+    "seen_web_tpr_at_fpr": ("min", 0.85),
+    "unseen_clean_tpr": ("min", 0.70),
+    "fpr_clean": ("max", 0.05),
+    "fpr_web": ("max", 0.10),
+    "fpr_hard": ("max", 0.15),
+    "ece": ("max", 0.05),
+}
+
+
+def report_figures(scored: Sequence[ScoredImage], rows: Sequence[ReportRow]) -> dict[str, float]:
+    """The figures the targets are set on, read from the report's summary rows.
+
+    ``ece`` is over the whole report set (every condition, reals and fakes together).
+    """
+    figures: dict[str, float] = {}
+    for row in rows:
+        if row.generator == "all seen" and row.condition in ("clean", "web"):
+            figures[f"seen_{row.condition}_tpr_at_fpr"] = row.tpr_at_fpr
+        if row.generator == "all unseen" and row.condition == "clean":
+            figures["unseen_clean_tpr"] = row.tpr
+        figures[f"fpr_{row.condition}"] = row.fpr  # the same reals on every row of a condition
+    items = list(scored)
+    if items:
+        figures["ece"] = expected_calibration_error(
+            [item.label for item in items], [item.fake_probability for item in items]
+        )
+    return figures
+
+
+def check_report_targets(
+    scored: Sequence[ScoredImage], rows: Sequence[ReportRow]
+) -> dict[str, dict[str, Any]]:
+    """Each target of :data:`REPORT_TARGETS` with its value and whether it passed (absent figures,
+    such as ``unseen_clean_tpr`` when nothing was held out, are left out)."""
+    figures = report_figures(scored, rows)
+    result = {}
+    for name, (kind, limit) in REPORT_TARGETS.items():
+        if name in figures:
+            value = figures[name]
+            passed = value >= limit if kind == "min" else value <= limit
+            result[name] = {"value": value, "limit": limit, "kind": kind, "passed": bool(passed)}
+    return result
+
+
+def trained_seen_families(model_dir: Path | None) -> list[str] | None:
+    """The generator families a model folder trained on, from its ``metrics.json``; None when
+    the folder, the file or the record is missing (a model trained on no real generator, such as
+    v1, or a hub model): then no family may be called seen."""
+    if model_dir is None:
+        return None
+    try:
+        metrics = json.loads((Path(model_dir) / "metrics.json").read_text(encoding="utf-8"))
+        return [str(f) for f in metrics["split"]["generated"]["seen_families"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -26,6 +26,7 @@ import os
 import platform
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from tqdm.auto import tqdm
 from fakescope.config import Settings
 from fakescope.errors import ModelLoadError, TrainingError
 from fakescope.preprocess import PreprocessSpec, image_to_inputs
-from fakescope.training import card
+from fakescope.training import card, report, tracking, twins
 from fakescope.training.dataset import (
     LABELS,
     CropBatch,
@@ -55,6 +56,7 @@ from fakescope.training.evaluate import (
     condition_rates,
     fit_temperature,
     heldout_images,
+    predictor_scores,
 )
 from fakescope.training.photos import (
     DEFAULT_MAX_SIDE,
@@ -67,6 +69,12 @@ IMAGE_MEAN = (0.5, 0.5, 0.5)
 IMAGE_STD = (0.5, 0.5, 0.5)
 DEMO_EPOCHS = 12  # the published demo model's run
 FOLDER_EPOCHS = 5
+# The demo model's unseen family: the only true image generator here (no photo behind it), and its
+# training data (DigiFace-1M) is licensed for non-commercial research only, so it never trains.
+DEFAULT_HELD_OUT = ("dcgan",)
+# Share of generated training images left untouched by the everyday handling (the rest are resized,
+# blurred and JPEG-compressed, reals and fakes alike).
+GENERATED_CLEAN_SHARE = 0.4
 
 
 def default_cache_dir() -> Path:
@@ -367,7 +375,12 @@ def train_model(
     photo_cache_dir: Path | None = None,
     local_debs: Sequence[Path] = (),
     max_side: int = DEFAULT_MAX_SIDE,
+    generated_dir: Path | None = None,
+    held_out_families: Sequence[str] = DEFAULT_HELD_OUT,
+    simulated_share: float = 0.2,
     num_threads: int | None = None,
+    tracking_dir: Path | None = None,
+    tracking_enabled: bool | None = None,
     time_budget_s: float | None = None,
     progress: bool = True,
     command: str | None = None,
@@ -390,15 +403,26 @@ def train_model(
         split_seed: fixes the demo photo split and the held-out conditions (0 is the published
             held-out set; ``seed`` changes the training only, not what is held out).
         variants, crops_per_variant: demo epoch size (per photo and class).
-        crops_per_image: random crops per folder image per epoch (``crops`` mode).
+        crops_per_image: random crops per folder image, or per generated image, per epoch
+            (``crops`` mode).
         photo_cache_dir: demo photo cache (Debian packages and normalised photos); default
             ``default_cache_dir() / "photo-cache"``.
         local_debs: folders that may already hold the Debian ``.deb`` files.
         max_side: longest side of the normalised demo photos.
+        generated_dir: with ``demo=True``, the cache of real generator output
+            (``scripts/generate_fakes.py``): the fakes are real generators' output of every family
+            not in ``held_out_families``, the reals their twins, both under everyday handling;
+            ``metrics.json`` gets the clean / web / hard report on the held-out photos. None
+            trains on simulated traces only (the v1 recipe).
+        held_out_families: generator families kept out of training and reported as unseen.
+        simulated_share: with ``generated_dir``, the share of fakes replaced by simulated traces.
         num_threads: torch threads (None leaves torch's default).
         time_budget_s: stop after the epoch that passes this many seconds (keeps the best epoch).
         progress: show a tqdm progress bar.
         command: the command line to record in the model card.
+        tracking_dir: the folder of the MLflow store (``mlflow.db``; normally
+            ``Settings.data_dir``); None records nothing. See :mod:`fakescope.training.tracking`.
+        tracking_enabled: force tracking on or off; None follows ``FAKESCOPE_TRACKING``.
 
     Returns:
         A :class:`TrainResult`.
@@ -407,6 +431,56 @@ def train_model(
         TrainingError: bad arguments, a data folder without the expected layout, unreadable
             images, or a base model that cannot be loaded.
     """
+    options = dict(locals())
+    for name in ("data_dir", "output_dir", "tracking_dir", "tracking_enabled"):
+        options.pop(name)
+    params = {"data_dir": str(data_dir) if data_dir else None, **options}
+    experiment = "fakescope-demo" if demo else "fakescope-train"
+    tags = {"command": command} if command else None
+    with tracking.start_run(
+        tracking_dir,
+        experiment,
+        params,
+        run_name=Path(output_dir).name,
+        tags=tags,
+        enabled=tracking_enabled,
+    ) as tracker:
+        return _train_model(data_dir, output_dir, tracker=tracker, **options)
+
+
+def _train_model(
+    data_dir: Path | None,
+    output_dir: Path,
+    *,
+    base: str | None = None,
+    demo: bool = False,
+    epochs: int | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    learning_rate: float = 2e-3,
+    weight_decay: float = 1e-4,
+    crop_size: int = 64,
+    num_crops: int = 9,
+    validation_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    heldout_fraction: float = 0.25,
+    split_seed: int = 0,
+    variants: int = 3,
+    crops_per_variant: int = 32,
+    crops_per_image: int = 4,
+    photo_cache_dir: Path | None = None,
+    local_debs: Sequence[Path] = (),
+    max_side: int = DEFAULT_MAX_SIDE,
+    generated_dir: Path | None = None,
+    held_out_families: Sequence[str] = DEFAULT_HELD_OUT,
+    simulated_share: float = 0.2,
+    num_threads: int | None = None,
+    tracker: tracking.Tracker,
+    time_budget_s: float | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> TrainResult:
+    """The training run of :func:`train_model`, logging to ``tracker``."""
     if epochs is None:
         epochs = DEMO_EPOCHS if demo else FOLDER_EPOCHS
     _check_args(data_dir, demo, epochs, batch_size, crop_size)
@@ -429,6 +503,18 @@ def train_model(
         train_photos = list(split.train)
         validation_images = heldout_images(split.validation, seed=split_seed + 1)
         final_images = heldout_images(split.heldout, seed=split_seed)
+        if generated_dir is not None:
+            generated = twins.read_generated(Path(generated_dir))
+            seen_families = [
+                f for f in twins.families_of(generated) if f not in set(held_out_families)
+            ]
+            generated_validation = twins.validation_images(
+                generated, families=seen_families, seed=split_seed
+            )
+            # Simulated validation images only count when the model trains on simulated traces.
+            validation_images = generated_validation + (
+                validation_images if simulated_share > 0 else []
+            )
         split_info = {
             "kind": "demo",
             "train_photos": [p.key for p in split.train],
@@ -436,6 +522,17 @@ def train_model(
             "heldout_photos": [p.key for p in split.heldout],
             "split_seed": split_seed,
         }
+        if generated_dir is not None:
+            split_info["generated"] = {
+                "dir": str(generated_dir),
+                "seen_families": seen_families,
+                "held_out_families": sorted(set(held_out_families)),
+                "simulated_share": simulated_share,
+                "clean_share": GENERATED_CLEAN_SHARE,
+                "train_images": len(twins.select(generated, "train", families=seen_families)),
+                "generators": twins.provenance(Path(generated_dir)),
+                "validation_images": len(generated_validation),
+            }
         train_items: list[LabeledImage] = []
     else:
         data_dir = Path(str(data_dir))
@@ -476,7 +573,21 @@ def train_model(
     fake_index = _fake_index(id2label)
     parameter_count = sum(p.numel() for p in model.parameters())
 
+    pixel_cache: dict[str, np.ndarray] = {}  # generated images, decoded once per run
+
     def epoch_data(epoch: int) -> CropBatch:
+        if demo and generated_dir is not None:
+            return twins.generated_epoch(
+                generated,
+                families=seen_families,
+                crop_size=spec.crop_size,
+                seed=seed,
+                epoch=epoch,
+                simulated_share=simulated_share,
+                crops_per_image=crops_per_image,
+                clean_share=GENERATED_CLEAN_SHARE,
+                cache=pixel_cache,
+            )
         if demo:
             return demo_epoch(
                 train_photos,
@@ -508,8 +619,14 @@ def train_model(
     best_epoch = 0
     model.train()
     bar = tqdm(total=steps_per_epoch * epochs, desc="training", unit="batch", disable=not progress)
+    # The next epoch's data is made in a thread while this one trains (image decoding and
+    # resizing release the GIL); each epoch's data depends on its number only, so runs stay
+    # deterministic.
+    prefetch = ThreadPoolExecutor(max_workers=1)
+    upcoming: Future[CropBatch] | None = None
     for epoch in range(epochs):
-        data = first if epoch == 0 else epoch_data(epoch)
+        data = first if upcoming is None else upcoming.result()
+        upcoming = prefetch.submit(epoch_data, epoch + 1) if epoch + 1 < epochs else None
         epoch_start = time.perf_counter()
         total_loss = 0.0
         for step in range(steps_per_epoch):
@@ -538,6 +655,7 @@ def train_model(
             **figures,
         }
         history.append(record)
+        tracker.log_epoch(epoch + 1, record)
         bar.write(
             f"epoch {epoch + 1}/{epochs}: train loss {record['train_loss']:.4f}, "
             f"val loss {figures['val_calibrated_loss']:.4f} (calibrated), "
@@ -550,6 +668,7 @@ def train_model(
         if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
             bar.write(f"time budget of {time_budget_s:.0f} s reached after epoch {epoch + 1}")
             break
+    prefetch.shutdown(wait=False, cancel_futures=True)
     bar.close()
     train_seconds = time.perf_counter() - started
     if best_state is not None:
@@ -559,7 +678,7 @@ def train_model(
     val_logits = image_logits(model, val_pixels, spec)
     val_targets = [fake_index if y == 1 else 1 - fake_index for y in val_labels]
     temperature = fit_temperature(val_logits, val_targets)
-    limits = card.limits_text(demo=demo, base=base)
+    limits = card.limits_text(demo=demo, base=base, generated=generated_dir is not None)
     _save_model(model, spec, output_dir, temperature, limits)
     model_bytes = (output_dir / "model.safetensors").stat().st_size
 
@@ -593,11 +712,24 @@ def train_model(
     }
     if demo:
         metrics["targets"] = check_targets(metrics)
+    if demo and generated_dir is not None:
+        scored = _generator_report(output_dir, Path(generated_dir), seen_families)
+        rows = report.generator_report(scored, threshold=Settings().threshold)
+        metrics["generator_report"] = report.report_json(rows)
+        metrics["generator_targets"] = report.check_report_targets(scored, rows)
+        tqdm.write(report.report_table(rows))
     total_seconds = time.perf_counter() - started
     metrics["training"]["total_seconds"] = round(total_seconds, 1)
+    metrics["training"].update(tracker.summary())  # the MLflow run id, or None when untracked
     _write_json(output_dir / "metrics.json", metrics)
     _write_json(output_dir / "reference_profile.json", reference, compact=True)
     card.write_model_card(output_dir, metrics, demo=demo, limits=limits)
+    headline = ("training", "split", "generator_report", "generator_targets", "validation")
+    tracker.log_metrics({k: v for k, v in metrics.items() if k not in headline}, prefix="final")
+    tracker.log_metrics({"best_epoch": best_epoch, "temperature": temperature})
+    tracker.log_report(metrics.get("generator_report") or [])
+    for name in ("metrics.json", "README.md"):
+        tracker.log_artifact(output_dir / name)
     return TrainResult(
         output_dir=output_dir,
         metrics=metrics,
@@ -682,6 +814,15 @@ def _evaluate_saved(
         "metrics": figures(validation_images, val_predictions),
     }
     return final, reference
+
+
+def _generator_report(
+    output_dir: Path, generated_dir: Path, seen_families: Sequence[str]
+) -> list[report.ScoredImage]:
+    """The saved model's scores on the held-out generated images under clean / web / hard."""
+    score = predictor_scores(output_dir, Settings().replace(precision="fp32"))
+    report_set = twins.report_images(twins.read_generated(generated_dir))
+    return twins.score_report(report_set, score, seen_families=seen_families)
 
 
 def _clean_float(value: Any) -> float | None:
