@@ -253,7 +253,7 @@ def main() -> None:
             on_click=_use_samples,
             args=(samples,),
             disabled=not has_samples,
-            help="Bundled images: some real photographs, some simulated fakes.",
+            help="Bundled images: some real photographs, some made by real generators.",
             icon=":material/photo_library:",
         )
         for index, name in enumerate(samples):

@@ -40,6 +40,8 @@ MAX_PNG_BYTES = 400_000
 # A card's verdict heading (its icon's ligature text may come first).
 VERDICT = re.compile(r"(^|\s)(Real|Fake|Uncertain)$")
 WAIT = 90_000  # ms: the first verdicts load and warm the model on 2 shared cores
+SAMPLES = sorted(p.name for p in (REPO_ROOT / "src" / "fakescope" / "samples").glob("*_*.*"))
+N = len([name for name in SAMPLES if name.split("_")[0] in ("real", "fake")])
 
 
 def _save(page: Any, name: str) -> Path:
@@ -76,7 +78,7 @@ def test_browser_presenter_flow(server: Server, tmp_path: Path) -> None:  # noqa
     bad.write_bytes(b"these are notes, not a picture")
     registry = Registry(server.data_dir.parent / "registry")
     bare = build_vit_model(tmp_path / "bare", image_size=32, hidden_size=16, seed=7)
-    registry.register(bare, name="bare-model")  # v2: no metrics, no card -> the gate fails
+    registry.register(bare, name="bare-model")  # v3: no metrics, no card -> the gate fails
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -99,21 +101,21 @@ def test_browser_presenter_flow(server: Server, tmp_path: Path) -> None:  # noqa
 
             # All samples: the summary, then the downloads, then the grid, several cards a row.
             page.get_by_role("button", name="Try all samples").click()
-            summary = page.get_by_text(re.compile(r"^8 images: .* of 8 samples right$"))
+            summary = page.get_by_text(re.compile(rf"^{N} images: .* of {N} samples right$"))
             expect(summary).to_be_visible(timeout=WAIT)
             verdicts = page.get_by_role("heading", name=VERDICT)
-            expect(verdicts).to_have_count(8, timeout=WAIT)
+            expect(verdicts).to_have_count(N, timeout=WAIT)
             download = page.get_by_role("button", name="Download CSV")
             assert _box(summary)["y"] < _box(download)["y"] < _box(verdicts.first)["y"]
-            columns = {round(_box(verdicts.nth(i))["x"]) for i in range(8)}
-            assert len(columns) == 4  # 8 cards in 4 columns at 1440 px
+            columns = {round(_box(verdicts.nth(i))["x"]) for i in range(N)}
+            assert len(columns) == 4  # N >= 8 cards in 4 columns at 1440 px
             assert _box(download)["y"] < 900  # the downloads are on the first screen
             _to_top(summary)
             _save(page, "detect-desktop.png")
 
             # A good and a bad upload: a verdict for one, the reason for the other.
             page.locator("input[type=file]").set_input_files([str(good), str(bad)])
-            expect(page.get_by_text(re.compile(r"^10 images: .* 1 rejected"))).to_be_visible(
+            expect(page.get_by_text(re.compile(rf"^{N + 2} images: .* 1 rejected"))).to_be_visible(
                 timeout=WAIT
             )
             expect(page.get_by_text("looks like plain text")).to_be_visible()
@@ -131,10 +133,10 @@ def test_browser_presenter_flow(server: Server, tmp_path: Path) -> None:  # noqa
                 page.get_by_role("button", name="Download CSV").click()
             got = caught.value
             assert re.fullmatch(
-                r"fakescope-v1-t0\.95-band0\.20-\d{8}T\d{6}Z\.csv", got.suggested_filename
+                r"fakescope-v2-t0\.95-band0\.20-\d{8}T\d{6}Z\.csv", got.suggested_filename
             ), got.suggested_filename
             table = list(csv.DictReader(io.StringIO(Path(got.path()).read_text())))
-            assert len(table) == 10 and {r["threshold"] for r in table} == {"0.95"}
+            assert len(table) == N + 2 and {r["threshold"] for r in table} == {"0.95"}
             assert all(r["exported_at_utc"].endswith("Z") for r in table)
 
             # A phone: one card a row, the same summary first.
@@ -144,11 +146,11 @@ def test_browser_presenter_flow(server: Server, tmp_path: Path) -> None:  # noqa
             expect(phone.get_by_role("heading", name="Detect")).to_be_visible(timeout=WAIT)
             phone.get_by_role("button", name="Try all samples").click()
             cards = phone.get_by_role("heading", name=VERDICT)
-            expect(cards).to_have_count(8, timeout=WAIT)
+            expect(cards).to_have_count(N, timeout=WAIT)
             first, second = _box(cards.nth(0)), _box(cards.nth(1))
             assert second["y"] > first["y"] + 100 and abs(second["x"] - first["x"]) < 2
-            assert len({round(_box(cards.nth(i))["x"]) for i in range(8)}) == 1  # one a row
-            _to_top(phone.get_by_text(re.compile(r"^8 images:")))
+            assert len({round(_box(cards.nth(i))["x"]) for i in range(N)}) == 1  # one a row
+            _to_top(phone.get_by_text(re.compile(rf"^{N} images:")))
             _save(phone, "detect-phone.png")
 
             # Models: promote asks first, the gate fails, a stated reason overrides it.
@@ -161,30 +163,30 @@ def test_browser_presenter_flow(server: Server, tmp_path: Path) -> None:  # noqa
             page.get_by_label("Admin token", exact=True).press("Enter")
             promote = page.get_by_role("button", name=re.compile(r"(^|\s)Promote$"))
             promote.click()
-            gate = page.get_by_text(re.compile(r"^Quality gate failed for v2"))
+            gate = page.get_by_text(re.compile(r"^Quality gate failed for v3"))
             expect(gate).to_be_visible(timeout=WAIT)
-            assert registry.active_version() == "v1"  # nothing changed yet
+            assert registry.active_version() == "v2"  # nothing changed yet
             # The answer is beside the button that asked, not at the top of the page.
             assert 0 < _box(gate)["y"] - _box(promote)["y"] < 300
             _to_top(page.get_by_role("heading", name="Promote or roll back"))
             _save(page, "models-gate-desktop.png")
             page.get_by_label("Reason to override the gate", exact=True).fill(
-                "demo: v2 is the new baseline"
+                "demo: v3 is the new baseline"
             )
             page.get_by_label("Reason to override the gate", exact=True).press("Enter")
             page.get_by_role("button", name="Override the gate and promote").click()
-            done = page.get_by_text("v2 (bare-model) is now the active model.")
+            done = page.get_by_text("v3 (bare-model) is now the active model.")
             expect(done).to_be_visible(timeout=WAIT)
             assert abs(_box(done)["y"] - _box(promote)["y"]) < 300
             # The page has finished redrawing when the history shows the promotion.
-            history = re.compile(r"Activation history \(oldest first\): v1 \S+ v2$")
+            history = re.compile(r"Activation history \(oldest first\): v1 \S+ v2 \S+ v3$")
             expect(page.get_by_text(history)).to_be_visible()  # "->" is drawn as an arrow
             _to_top(page.get_by_role("heading", name="Promote or roll back"))
             _save(page, "models-promote-desktop.png")
         finally:
             browser.close()
 
-    assert registry.active_version() == "v2"
-    (entry,) = registry.promotion_log()
-    assert entry["gate"] == "forced" and entry["force_reason"] == "demo: v2 is the new baseline"
+    assert registry.active_version() == "v3"
+    entry = registry.promotion_log()[-1]  # after the committed registry's own (v2's)
+    assert entry["gate"] == "forced" and entry["force_reason"] == "demo: v3 is the new baseline"
     assert json.dumps(entry)  # a plain JSON line

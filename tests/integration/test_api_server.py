@@ -27,6 +27,11 @@ MAX_FILES = 4
 MAX_REQUEST_MB = 8
 BURST = 40
 SAMPLES = Path(__file__).resolve().parents[2] / "src" / "fakescope" / "samples"
+FAKE_SAMPLE = sorted(p.name for p in SAMPLES.glob("fake_*.png"))[0]
+# The committed registry's active version: the demo model the server runs.
+ACTIVE = json.loads(
+    (Path(__file__).resolve().parents[2] / "models" / "registry.json").read_text(encoding="utf-8")
+)["active"]
 
 
 SERVER_ENV = {
@@ -85,7 +90,7 @@ def test_keys_401_403_and_both_headers(server: ApiServer) -> None:
 
 def test_model_route(server: ApiServer) -> None:
     model = call(f"{server.url}/api/v1/model", headers=auth()).json()
-    assert model["name"] == "fakescope-demo" and model["version"] == "v1"
+    assert model["name"] == "fakescope-demo" and model["version"] == ACTIVE
     assert len(model["weights_sha256"]) == 64
     assert model["precision"] and model["runtime"] and model["source"] == "local files"
     assert "/" not in model["source"]  # no server path in a public API
@@ -98,7 +103,7 @@ def test_predict_matches_the_cli_row_and_is_logged(server: ApiServer) -> None:
     count_before = len(before.predictions(source="api"))
     reply = predict(
         server,
-        [sample("real_cv_apple.jpg"), sample("fake_lo_bridge_decoder.png"), ("notes.txt", b"hi")],
+        [sample("real_cv_apple.jpg"), sample(FAKE_SAMPLE), ("notes.txt", b"hi")],
         key=KEY,
     )
     assert reply.status == 200, reply.body
@@ -118,7 +123,7 @@ def test_predict_matches_the_cli_row_and_is_logged(server: ApiServer) -> None:
         "sha256",
     }
     assert ok["path"] == "real_cv_apple.jpg" and ok["verdict"] in ("real", "fake", "uncertain")
-    assert fake["path"] == "fake_lo_bridge_decoder.png"
+    assert fake["path"] == FAKE_SAMPLE
     assert bad == {"path": "notes.txt", "error": bad["error"], "reason": "unsupported_type"}
     assert "Accepted:" in bad["error"]
     after = PredictionStore(f"sqlite:///{server.data_dir / 'predictions.db'}")
@@ -265,7 +270,7 @@ def test_drift_route(server: ApiServer) -> None:
     reply = call(f"{server.url}/api/v1/drift?window=all&reference=profile", headers=auth())
     assert reply.status == 200, reply.body
     body = reply.json()
-    assert body["model_version"] == "v1" and body["reference"] == "profile"
+    assert body["model_version"] == ACTIVE and body["reference"] == "profile"
     assert body["n_reference"] > 0 and body["n_current"] >= 1
     assert {"drift_share", "dataset_drifted", "drifted_features", "features"} <= set(body)
     too_few = call(f"{server.url}/api/v1/drift?reference=baseline", headers=auth())
@@ -289,7 +294,7 @@ def test_metrics_parse_and_count(server: ApiServer) -> None:
     verdicts = [s for s in families["fakescope_predictions"].samples if s.name.endswith("_total")]
     assert sum(s.value for s in verdicts) >= 1 and {
         s.labels["model_version"] for s in verdicts
-    } == {"v1"}
+    } == {ACTIVE}
     assert families["fakescope_model_load_seconds"].samples[0].value > 0
     assert families["fakescope_model_ready"].samples[0].value == 1
     assert families["fakescope_predict_batch_size"].samples
@@ -315,7 +320,7 @@ def test_readyz_turns_503_when_the_log_cannot_be_written(server: ApiServer) -> N
 def test_cli_server_mode_gives_the_local_output(server: ApiServer, tmp_path: Path) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
-    for name in ("real_cv_apple.jpg", "fake_cv_robin_bilinear.png"):
+    for name in ("real_cv_apple.jpg", FAKE_SAMPLE):
         (folder / name).write_bytes((SAMPLES / name).read_bytes())
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not really")
     command = [sys.executable, "-m", "fakescope", "predict", "--json", str(folder)]

@@ -269,3 +269,100 @@ def test_commands_without_a_model_never_import_torch(tmp_path: Path, vit_dir: Pa
             [sys.executable, "-c", probe, *args], capture_output=True, text=True, env=env
         )
         assert "HEAVY 0 []" in result.stderr, (args, result.stderr)
+
+
+QUALITY_GENERATED = Path(__file__).resolve().parents[1] / "quality" / "generated"
+V1 = Path(__file__).resolve().parents[2] / "models" / "v1"
+
+
+@pytest.fixture(scope="module")
+def small_generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few committed held-out twins of two generators and some DCGAN samples, as a cache."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("generated")
+    lines = (QUALITY_GENERATED / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
+    kept, per_generator = [], {}
+    for line in lines:
+        record = json.loads(line)
+        if record["generator"] not in ("waifu2x-photo-x2", "dcgan-digiface"):
+            continue
+        per_generator[record["generator"]] = per_generator.get(record["generator"], 0) + 1
+        if per_generator[record["generator"]] > 6:
+            continue
+        for key in ("fake", "real"):
+            if record.get(key):
+                (root / record[key]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(QUALITY_GENERATED / record[key], root / record[key])
+        kept.append(line)
+    (root / "manifest.jsonl").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return root
+
+
+def test_evaluate_generated_prints_and_writes_the_clean_web_hard_report(
+    small_generated: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.json"
+    text = run_cli(
+        "evaluate",
+        "--generated",
+        str(small_generated),
+        "--report-json",
+        str(out),
+        "--model",
+        str(V1),
+    )
+    assert text.returncode == 0, text.stderr
+    written = json.loads(out.read_text(encoding="utf-8"))
+    # v1 trained on no real generator: every family is unseen.
+    assert written["held_out_families"] == ["dcgan", "waifu2x-upconv"]
+    rows = written["rows"]
+    assert {(r["generator"], r["condition"]) for r in rows} == {
+        (g, c)
+        for g in ("waifu2x-photo-x2", "dcgan-digiface", "all unseen")
+        for c in ("clean", "web", "hard")
+    }
+    assert all(r["n_real"] == 12 for r in rows)  # 6 real twins, two seeds per condition
+    for row in rows:
+        line = re.search(
+            rf"^{re.escape(row['generator'])}\s+.*\s{row['condition']}\s.*$", text.stdout, re.M
+        )
+        assert line and f"{row['tpr']:.3f}" in line.group(0)
+    assert "targets (issue 10):" in text.stdout and "unseen_clean_tpr" in text.stdout
+
+    seen = run_cli("evaluate", "--generated", str(small_generated), "--hold-out", "dcgan", "--json")
+    assert seen.returncode == 0, seen.stderr
+    marked = {r["generator"]: r["seen"] for r in json.loads(seen.stdout)["rows"]}
+    assert marked["waifu2x-photo-x2"] is True and marked["dcgan-digiface"] is False
+
+
+def test_evaluate_generated_usage_errors_say_what_is_needed(
+    small_generated: Path, tmp_path: Path
+) -> None:
+    both = run_cli("evaluate", str(tmp_path), "--generated", str(small_generated))
+    assert both.returncode == 2 and "either a data folder" in both.stderr
+    neither = run_cli("evaluate")
+    assert neither.returncode == 2 and "either a data folder" in neither.stderr
+    empty = run_cli("evaluate", "--generated", str(tmp_path))
+    assert empty.returncode == 2 and "generate_fakes.py" in empty.stderr
+    no_split = run_cli("evaluate", "--generated", str(small_generated), "--split", "train")
+    assert no_split.returncode == 2 and "no real and generated images" in no_split.stderr
+    for result in (both, neither, empty, no_split):
+        assert "Traceback" not in result.stderr
+
+
+def test_evaluate_generated_reads_the_families_the_active_model_trained_on(
+    small_generated: Path,
+) -> None:
+    """The active demo model (v2) trained on waifu2x-upconv, and held the DCGAN out."""
+    result = run_cli("evaluate", "--generated", str(small_generated), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["held_out_families"] == ["dcgan"]
+    marked = {r["generator"]: r["seen"] for r in report["rows"]}
+    assert marked == {
+        "waifu2x-photo-x2": True,
+        "dcgan-digiface": False,
+        "all seen": True,
+        "all unseen": False,
+    }
