@@ -267,14 +267,19 @@ def write_samples_doc(samples: list[tuple[str, str]], model_dir: Path) -> None:
     (SAMPLES_DIR / "SAMPLES.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def export(args: argparse.Namespace) -> None:
+    """Refresh the committed held-out photos and the samples, measured with ``args.output``."""
+    photos = held_out_photos(args.cache, args.debs)
+    export_heldout(photos)
+    write_samples_doc(export_samples(photos, args.generated), args.output)
+    print(f"exported {len(photos)} held-out photos and the sample images")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train the demo model, print its held-out figures, optionally export photos and samples."""
     args = parse_args(argv)
     if args.export_only:
-        photos = held_out_photos(args.cache, args.debs)
-        export_heldout(photos)
-        write_samples_doc(export_samples(photos, args.generated), args.output)
-        print(f"exported {len(photos)} held-out photos and the sample images")
+        export(args)
         return 0
     command = "python scripts/build_demo_model.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])
@@ -318,10 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if "generator_targets" in metrics:
         print(json.dumps(metrics["generator_targets"], indent=2))
     if args.export:
-        photos = held_out_photos(args.cache, args.debs)
-        export_heldout(photos)
-        write_samples_doc(export_samples(photos, args.generated), args.output)
-        print(f"exported {len(photos)} held-out photos and the sample images")
+        export(args)
     return 0
 
 

@@ -20,12 +20,14 @@ model card). Runs are deterministic under ``seed`` on one machine with a fixed t
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import json
 import math
 import os
 import platform
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -352,6 +354,45 @@ def _as_eval(items: Iterable[LabeledImage], root: Path) -> list[EvalImage]:
     ]
 
 
+def _tracked(train: Callable[..., TrainResult]) -> Callable[..., TrainResult]:
+    """Run ``train`` inside one MLflow run (:mod:`fakescope.training.tracking`), handing it the
+    run's ``tracker``. Callers pass ``tracking_dir`` and ``tracking_enabled`` instead; a run that
+    raises is marked FAILED. Every argument, defaults included, is logged as a run parameter."""
+    signature = inspect.signature(train)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=kind)
+        for name, kind in (("tracking_dir", "Path | None"), ("tracking_enabled", "bool | None"))
+    ]
+
+    @functools.wraps(train)
+    def run(
+        data_dir: Path | None,
+        output_dir: Path,
+        *,
+        tracking_dir: Path | None = None,
+        tracking_enabled: bool | None = None,
+        **options: Any,
+    ) -> TrainResult:
+        bound = signature.bind_partial(data_dir, output_dir, **options)
+        bound.apply_defaults()
+        params = {k: v for k, v in bound.arguments.items() if k not in ("output_dir", "tracker")}
+        params["data_dir"] = str(data_dir) if data_dir else None
+        with tracking.start_run(
+            tracking_dir,
+            "fakescope-demo" if params["demo"] else "fakescope-train",
+            params,
+            run_name=Path(output_dir).name,
+            tags={"command": params["command"]} if params["command"] else None,
+            enabled=tracking_enabled,
+        ) as tracker:
+            return train(data_dir, output_dir, tracker=tracker, **options)
+
+    others = [p for p in signature.parameters.values() if p.name != "tracker"]
+    run.__signature__ = signature.replace(parameters=others + extra)  # type: ignore[attr-defined]
+    return run
+
+
+@_tracked
 def train_model(
     data_dir: Path | None,
     output_dir: Path,
@@ -379,8 +420,7 @@ def train_model(
     held_out_families: Sequence[str] = DEFAULT_HELD_OUT,
     simulated_share: float = 0.2,
     num_threads: int | None = None,
-    tracking_dir: Path | None = None,
-    tracking_enabled: bool | None = None,
+    tracker: tracking.Tracker,
     time_budget_s: float | None = None,
     progress: bool = True,
     command: str | None = None,
@@ -423,6 +463,8 @@ def train_model(
         tracking_dir: the folder of the MLflow store (``mlflow.db``; normally
             ``Settings.data_dir``); None records nothing. See :mod:`fakescope.training.tracking`.
         tracking_enabled: force tracking on or off; None follows ``FAKESCOPE_TRACKING``.
+        tracker: given by :func:`_tracked` (the caller passes ``tracking_dir`` and
+            ``tracking_enabled`` instead).
 
     Returns:
         A :class:`TrainResult`.
@@ -431,56 +473,6 @@ def train_model(
         TrainingError: bad arguments, a data folder without the expected layout, unreadable
             images, or a base model that cannot be loaded.
     """
-    options = dict(locals())
-    for name in ("data_dir", "output_dir", "tracking_dir", "tracking_enabled"):
-        options.pop(name)
-    params = {"data_dir": str(data_dir) if data_dir else None, **options}
-    experiment = "fakescope-demo" if demo else "fakescope-train"
-    tags = {"command": command} if command else None
-    with tracking.start_run(
-        tracking_dir,
-        experiment,
-        params,
-        run_name=Path(output_dir).name,
-        tags=tags,
-        enabled=tracking_enabled,
-    ) as tracker:
-        return _train_model(data_dir, output_dir, tracker=tracker, **options)
-
-
-def _train_model(
-    data_dir: Path | None,
-    output_dir: Path,
-    *,
-    base: str | None = None,
-    demo: bool = False,
-    epochs: int | None = None,
-    seed: int = 0,
-    batch_size: int = 64,
-    learning_rate: float = 2e-3,
-    weight_decay: float = 1e-4,
-    crop_size: int = 64,
-    num_crops: int = 9,
-    validation_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    heldout_fraction: float = 0.25,
-    split_seed: int = 0,
-    variants: int = 3,
-    crops_per_variant: int = 32,
-    crops_per_image: int = 4,
-    photo_cache_dir: Path | None = None,
-    local_debs: Sequence[Path] = (),
-    max_side: int = DEFAULT_MAX_SIDE,
-    generated_dir: Path | None = None,
-    held_out_families: Sequence[str] = DEFAULT_HELD_OUT,
-    simulated_share: float = 0.2,
-    num_threads: int | None = None,
-    tracker: tracking.Tracker,
-    time_budget_s: float | None = None,
-    progress: bool = True,
-    command: str | None = None,
-) -> TrainResult:
-    """The training run of :func:`train_model`, logging to ``tracker``."""
     if epochs is None:
         epochs = DEMO_EPOCHS if demo else FOLDER_EPOCHS
     _check_args(data_dir, demo, epochs, batch_size, crop_size)
