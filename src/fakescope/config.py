@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fakescope.errors import ConfigError
 
@@ -25,6 +27,8 @@ RUNTIMES = ("auto", "torch", "openvino")
 # limit; these turn it into Streamlit's units (see ``megabytes_covering``).
 BROWSER_MEGABYTE = 1_000_000
 SERVER_MEGABYTE = 1024 * 1024
+WEBHOOK_SCHEMES = ("http", "https")
+MAX_ALERT_TIMEOUT_SECONDS = 60.0
 
 
 def megabytes_covering(count: int, megabyte: int) -> int:
@@ -34,6 +38,30 @@ def megabytes_covering(count: int, megabyte: int) -> int:
     accepts is refused before it reaches the package.
     """
     return max(1, -(-int(count) // int(megabyte)))
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as an alert webhook, or None when it is usable.
+
+    Only ``http://`` and ``https://`` URLs with a host are accepted: urllib would also open
+    ``file://`` and ``ftp://`` ones. The answer never repeats the URL, whose path is usually the
+    webhook's secret (a Slack incoming-webhook URL is its own credential).
+    """
+    if not isinstance(url, str):
+        return f"must be text, got {type(url).__name__}"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "must not contain spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a port that is not a number
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme.lower() not in WEBHOOK_SCHEMES:
+        scheme = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        return f"must be an http:// or https:// URL, got {scheme}"
+    if not parts.hostname:
+        return "must name a host, e.g. https://hooks.slack.com/services/..."
+    return None
 
 
 def _default_registry_dir() -> Path:
@@ -118,6 +146,16 @@ class Settings:
             (FAKESCOPE_API_RATE_BURST).
         api_protect_ops: ``/healthz``, ``/readyz`` and ``/metrics`` need a key too
             (FAKESCOPE_API_PROTECT_OPS=1); they are open by default so probes and Prometheus work.
+        alert_webhook_url: where monitoring alerts are POSTed as JSON, in Slack's
+            incoming-webhook format (FAKESCOPE_ALERT_WEBHOOK_URL); only ``http://`` and
+            ``https://`` URLs; empty turns alerts off. Kept out of ``repr``: the URL is the
+            webhook's credential. See :mod:`fakescope.alerts`.
+        alert_accuracy_floor: a window whose (estimated or measured) accuracy is below this
+            sends an accuracy alert (FAKESCOPE_ALERT_ACCURACY_FLOOR, in [0, 1]; 0 never alerts).
+            0.8 by default: the demo model scores well above it on data like its validation
+            set, so falling under it means the traffic or the model changed.
+        alert_timeout_seconds: how long one webhook call may wait to connect and for each read
+            of the answer (FAKESCOPE_ALERT_TIMEOUT, seconds, more than 0 and at most 60).
     """
 
     model_source: str | None = None
@@ -152,6 +190,9 @@ class Settings:
     api_rate_per_minute: float = 120.0
     api_rate_burst: int = 20
     api_protect_ops: bool = False
+    alert_webhook_url: str = dataclasses.field(default="", repr=False)
+    alert_accuracy_floor: float = 0.8
+    alert_timeout_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -188,6 +229,20 @@ class Settings:
         if self.api_rate_per_minute < 0 or self.api_rate_burst <= 0:
             raise ConfigError(
                 "API rate limits: the rate per minute must be >= 0 (0 = off) and the burst > 0"
+            )
+        if self.alert_webhook_url and (problem := webhook_url_problem(self.alert_webhook_url)):
+            raise ConfigError(f"alert_webhook_url (FAKESCOPE_ALERT_WEBHOOK_URL) {problem}")
+        if not 0.0 <= self.alert_accuracy_floor <= 1.0:
+            raise ConfigError(
+                f"alert_accuracy_floor must be between 0 and 1, got {self.alert_accuracy_floor}"
+            )
+        if not (
+            math.isfinite(self.alert_timeout_seconds)
+            and 0.0 < self.alert_timeout_seconds <= MAX_ALERT_TIMEOUT_SECONDS
+        ):
+            raise ConfigError(
+                f"alert_timeout_seconds must be more than 0 and at most "
+                f"{MAX_ALERT_TIMEOUT_SECONDS:g}, got {self.alert_timeout_seconds}"
             )
 
     @property
@@ -253,11 +308,15 @@ class Settings:
             kwargs["api_protect_ops"] = parse_flag(value, "API_PROTECT_OPS")
         if (value := text("PHOTO_CHECK")) is not None:
             kwargs["photo_check"] = parse_flag(value, "PHOTO_CHECK")
+        if (value := text("ALERT_WEBHOOK_URL")) is not None:
+            kwargs["alert_webhook_url"] = value
         for name, attr in (
             ("THRESHOLD", "threshold"),
             ("UNCERTAIN_BAND", "uncertain_band"),
             ("PIXEL_WAIT_SECONDS", "pixel_wait_seconds"),
             ("API_RATE_PER_MINUTE", "api_rate_per_minute"),
+            ("ALERT_ACCURACY_FLOOR", "alert_accuracy_floor"),
+            ("ALERT_TIMEOUT", "alert_timeout_seconds"),
         ):
             if (parsed := number(name, float)) is not None:
                 kwargs[attr] = parsed
