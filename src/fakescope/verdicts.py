@@ -38,6 +38,11 @@ class Prediction:
         reason: why the verdict is ``uncertain`` whatever the score, e.g. the image is not a
             photograph (:mod:`fakescope.photo_check`); None when the score decided. The scores
             are kept as measured either way.
+        embedding: the model's pooled features after a fixed projection (a few dozen numbers),
+            for drift monitoring in the model's own feature space; None when not computed.
+            Lists and arrays are stored as a tuple of floats.
+        embedding_space: id of the projection that made ``embedding`` (at most 64 characters):
+            only embeddings of one space are ever compared. None when there is no embedding.
     """
 
     verdict: str
@@ -50,6 +55,13 @@ class Prediction:
     features: Mapping[str, float | None] = field(default_factory=dict)
     name: str | None = None
     reason: str | None = None
+    embedding: tuple[float, ...] | None = None
+    embedding_space: str | None = None
+
+    def __post_init__(self) -> None:
+        # A tuple keeps the dataclass immutable and comparable whatever sequence was given.
+        if self.embedding is not None and not isinstance(self.embedding, tuple):
+            object.__setattr__(self, "embedding", tuple(float(v) for v in self.embedding))
 
     @property
     def confidence(self) -> float:
@@ -66,12 +78,21 @@ class Prediction:
             return self
         return replace(self, verdict=verdict_for(self.fake_probability, threshold, uncertain_band))
 
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict (the CLI's and the dashboard's download format)."""
+    def to_dict(self, *, include_embedding: bool = False) -> dict:
+        """Plain JSON-ready dict (the CLI's and the dashboard's download format).
+
+        Args:
+            include_embedding: also give ``embedding`` (a list) and ``embedding_space``; left
+                out by default, so downloads keep their shape and size.
+        """
         data = asdict(self)
         data["scores"] = dict(self.scores)
         data["features"] = dict(self.features)
         data["confidence"] = self.confidence
+        if include_embedding:
+            data["embedding"] = None if self.embedding is None else list(self.embedding)
+        else:
+            del data["embedding"], data["embedding_space"]
         return data
 
 

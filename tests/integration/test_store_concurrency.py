@@ -107,7 +107,7 @@ def test_store_two_processes_writing_at_once_lose_no_row(tmp_path: Path) -> None
     assert set(frame["sha256"]) == expected_hashes(2, PROCESS_ROWS)
     assert sorted(set(frame["source"])) == ["writer0", "writer1"]
     assert store.count_rejections() == 2 * PROCESS_ROWS // 10
-    assert store.schema_version() == 2
+    assert store.schema_version() == 3
 
 
 def _write_with_inherited_store(store: PredictionStore, writer: int) -> None:

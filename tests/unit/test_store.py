@@ -302,7 +302,7 @@ def test_store_in_memory_works(tmp_path: Path) -> None:
 
 
 def test_store_new_database_has_current_schema_version(store: PredictionStore) -> None:
-    assert store.schema_version() == CURRENT_SCHEMA_VERSION == 2
+    assert store.schema_version() == CURRENT_SCHEMA_VERSION == 3
 
 
 V1_SCHEMA = """
@@ -334,7 +334,7 @@ def test_store_migrates_a_v1_database_keeping_every_row(db_path: Path) -> None:
 
     store = PredictionStore(f"sqlite:///{db_path}")
 
-    assert store.schema_version() == 2
+    assert store.schema_version() == 3
     frame = store.predictions()
     assert frame["id"].tolist() == [1, 2]
     assert frame["source"].tolist() == ["unknown", "unknown"]
@@ -346,7 +346,7 @@ def test_store_migrates_a_v1_database_keeping_every_row(db_path: Path) -> None:
     assert (store.count(), store.count_rejections()) == (3, 1)
     with sqlite3.connect(db_path) as raw:
         versions = [v for (v,) in raw.execute("SELECT version FROM schema_version ORDER BY 1")]
-    assert versions == [1, 2]
+    assert versions == [1, 2, 3]
 
 
 def test_store_migrates_a_v1_database_without_version_table(db_path: Path) -> None:
@@ -360,7 +360,7 @@ def test_store_migrates_a_v1_database_without_version_table(db_path: Path) -> No
 
     store = PredictionStore(f"sqlite:///{db_path}")
 
-    assert store.schema_version() == 2
+    assert store.schema_version() == 3
     assert store.count() == 2
 
 
@@ -376,14 +376,14 @@ def test_store_reopening_does_not_migrate_again(db_path: Path) -> None:
 def test_store_newer_schema_is_refused_and_left_untouched(db_path: Path) -> None:
     PredictionStore(f"sqlite:///{db_path}").record_prediction(make_prediction(), source="cli")
     with sqlite3.connect(db_path) as raw:
-        raw.execute("INSERT INTO schema_version VALUES (3, '2030-01-01 00:00:00')")
+        raw.execute("INSERT INTO schema_version VALUES (4, '2030-01-01 00:00:00')")
 
-    with pytest.raises(StoreError, match="schema version 3, newer than .* understands \\(2\\)"):
+    with pytest.raises(StoreError, match="schema version 4, newer than .* understands \\(3\\)"):
         PredictionStore(f"sqlite:///{db_path}")
 
     with sqlite3.connect(db_path) as raw:
         assert raw.execute("SELECT count(*) FROM predictions").fetchone()[0] == 1
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 3
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone()[0] == 4
 
 
 def test_store_foreign_predictions_table_is_refused(db_path: Path) -> None:
