@@ -13,6 +13,11 @@ never a traceback.
 after the table, or on stderr with ``--json`` / ``--csv`` so that stdout stays machine-readable.
 ``evaluate`` prints the metrics, the confusion matrix and each misclassified file.
 
+``label`` records what an image really is (by prediction id, by hash, or from the image file,
+which is hashed and kept in ``DATA_DIR/labelled_images``); ``labels list`` / ``labels export`` show
+and save the labels, and ``labels mistakes OUT_DIR`` writes the labelled images the model got
+wrong to ``OUT_DIR/real/`` and ``OUT_DIR/fake/`` for ``fakescope train``.
+
 Commands that need no model (``--help``, ``models list``, ...) never import torch: every heavy
 import sits inside the command that needs it, so they answer at once.
 
@@ -38,6 +43,7 @@ from fakescope.safe_text import csv_row, printable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_NOTHING_SCORED = 3  # predict found files but every one was rejected
+EXIT_DRIFT = 4  # monitor: the newest window drifted (for cron jobs and CI gates)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cmd | head` killed by the pipe
 
 
@@ -215,16 +221,34 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(
         handler=lambda args, settings: _usage("models needs a command: " + _cmds(sub))
     )
+    _add_label_commands(commands)
 
     traffic = commands.add_parser(
         "simulate-traffic",
-        help="feed a reproducible stream of sample images through the model into the log",
+        help="feed a reproducible stream of real and generated images through the model into "
+        "the log",
+        description="Draw a reproducible stream from a pool of real photos and generated images "
+        "(each image real or fake with the set share, then a source or generator uniformly, then "
+        "a file), vary each draw (crop, flip; sizes and JPEG qualities kept), optionally shift it, "
+        "and log every prediction with source=simulate. Without --pool, --real, --fake or "
+        "--samples: the project's pool (tests/quality/generated and tests/quality/heldout_photos "
+        "of a source checkout, the demo models' reference pool), else the bundled samples "
+        "(labelled by their real_/fake_ names).",
     )
     traffic.add_argument("--count", type=int, default=200, help="number of images (default 200)")
+    _add_pool_arguments(traffic)
+    traffic.add_argument(
+        "--fake-share",
+        type=float,
+        metavar="F",
+        help="share of generated images in the stream, in [0, 1] (default 0.3 when the pool has "
+        "both real and fake images)",
+    )
     traffic.add_argument(
         "--shift",
-        choices=("brightness", "blur", "jpeg", "resize"),
-        help="induce an input shift (default: none)",
+        choices=("brightness", "blur", "jpeg", "resize", "fake-share"),
+        help="induce a shift (default: none); fake-share moves the stream's fake share to "
+        "--strength",
     )
     traffic.add_argument(
         "--strength", type=float, default=0.5, help="shift strength in (0, 1] (default 0.5)"
@@ -240,10 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="logged time between images (default 0: the real time of scoring)",
     )
     traffic.add_argument("--model", help="model folder or hf://owner/name@revision")
-    traffic.add_argument(
-        "--samples", help="folder of .jpg/.png images to draw from (default: the bundled samples)"
-    )
     traffic.set_defaults(handler=_cmd_simulate_traffic)
+    _add_reference_commands(commands)
+    _add_monitor_command(commands)
     return parser
 
 
@@ -676,22 +699,322 @@ def _cmd_models_register(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+# -- label / labels ---------------------------------------------------------------------------
+
+
+def _add_label_commands(commands: Any) -> None:
+    """``label`` and ``labels list|export|mistakes``."""
+    label = commands.add_parser(
+        "label",
+        help="record what an image really is (ground truth), by prediction id, hash or file",
+        description="Record a ground-truth label. Give the image as --id N (a logged "
+        "prediction: the label applies to it only), --sha256 HEX or FILE (the label applies "
+        "to every prediction of that image; FILE is hashed and a copy kept in "
+        "DATA_DIR/labelled_images), and the truth as --truth real|fake, or --right / --wrong "
+        "about the logged verdict (of the newest prediction of the image).",
+    )
+    label.add_argument("file", nargs="?", metavar="FILE", help="the image file")
+    label.add_argument(
+        "--id", type=int, dest="prediction_id", metavar="N", help="a logged prediction's id"
+    )
+    label.add_argument("--sha256", metavar="HEX", help="the image's SHA-256, as logged")
+    truth = label.add_mutually_exclusive_group(required=True)
+    truth.add_argument("--truth", choices=("real", "fake"), help="what the image really is")
+    truth.add_argument("--right", action="store_true", help="the logged verdict was right")
+    truth.add_argument("--wrong", action="store_true", help="the logged verdict was wrong")
+    label.add_argument("--note", help="free text kept with the label (at most 500 characters)")
+    label.set_defaults(handler=_cmd_label)
+
+    labels = commands.add_parser("labels", help="the recorded ground-truth labels")
+    sub = labels.add_subparsers(title="label commands")
+    listing = sub.add_parser("list", help="list labels, newest first")
+    listing.add_argument(
+        "--limit", type=int, default=50, help="the newest N labels (default 50; 0 for all)"
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON array")
+    listing.set_defaults(handler=_cmd_labels_list)
+    export = sub.add_parser("export", help="write every label to a CSV file")
+    export.add_argument("file", metavar="FILE.csv", help="the CSV file to write ('-': stdout)")
+    export.add_argument(
+        "--predictions",
+        action="store_true",
+        help="one row per labelled prediction (its verdict beside the truth) instead of one "
+        "per label",
+    )
+    export.set_defaults(handler=_cmd_labels_export)
+    mistakes = sub.add_parser(
+        "mistakes",
+        help="write the labelled images the model got wrong to OUT_DIR/real and OUT_DIR/fake "
+        "(the layout fakescope train reads)",
+    )
+    mistakes.add_argument("out_dir", metavar="OUT_DIR")
+    mistakes.add_argument(
+        "--search",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also look for the images in this folder (recursively, by SHA-256; repeatable); "
+        "kept copies in DATA_DIR/labelled_images are always used",
+    )
+    mistakes.add_argument(
+        "--include-uncertain",
+        action="store_true",
+        help="also export labelled images whose verdict was uncertain",
+    )
+    mistakes.set_defaults(handler=_cmd_labels_mistakes)
+    labels.set_defaults(
+        handler=lambda args, settings: _usage("labels needs a command: " + _cmds(sub))
+    )
+
+
+def _cmd_label(args: argparse.Namespace, settings: Settings) -> int:
+    import hashlib
+    import re
+
+    from fakescope.errors import InvalidArgumentError
+    from fakescope.feedback import keep_labelled_image, labelled_images_dir, truth_from_feedback
+    from fakescope.images import detect_format
+    from fakescope.store import PredictionStore
+
+    given = [x for x in (args.prediction_id, args.sha256, args.file) if x is not None]
+    if len(given) != 1:
+        raise UsageError("give the image one way: --id N, --sha256 HEX or an image FILE")
+    if args.note is not None and len(args.note) > 500:
+        raise UsageError(f"--note must be at most 500 characters, got {len(args.note)}")
+    data = None
+    sha = args.sha256.strip().lower() if args.sha256 is not None else None
+    if sha is not None and not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise UsageError(f"--sha256 must be 64 hexadecimal characters, got {printable(sha)!r}")
+    if args.file is not None:
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {printable(args.file)}: {exc.strerror or exc}") from None
+        if detect_format(data) is None:
+            raise UsageError(
+                f"{printable(args.file)} is not an image FakeScope accepts (JPEG, PNG, WebP, BMP, "
+                "TIFF or GIF, recognised by its content)"
+            )
+        sha = hashlib.sha256(data).hexdigest()  # what the predictor logs for a file
+
+    store = PredictionStore.from_settings(settings)
+    if args.prediction_id is not None:
+        prediction = store.find_prediction(prediction_id=args.prediction_id)
+        if prediction is None:
+            raise UsageError(f"no prediction with id {args.prediction_id} in the log")
+    else:
+        prediction = store.find_prediction(sha256=sha)
+    if args.truth:
+        truth = args.truth
+    elif prediction is None:
+        raise UsageError(
+            "no prediction of this image is in the log, so there is no verdict to call right or "
+            "wrong; give --truth real or --truth fake"
+        )
+    else:
+        try:
+            truth = truth_from_feedback(prediction["verdict"], "right" if args.right else "wrong")
+        except InvalidArgumentError:
+            raise UsageError(
+                f"prediction {prediction['id']} was 'uncertain', which is neither right nor "
+                "wrong; give the true label instead: --truth real or --truth fake"
+            ) from None
+    kept = None
+    if data is not None:
+        folder = labelled_images_dir(settings)
+        try:
+            kept = keep_labelled_image(folder, data, sha)
+        except OSError as exc:
+            raise FakeScopeError(
+                f"cannot keep a copy of the image in {folder}: {exc.strerror or exc}; nothing "
+                "was recorded"
+            ) from None
+    label_id = store.record_label(
+        truth=truth,
+        prediction_id=args.prediction_id,
+        sha256=sha,
+        source="cli",
+        note=args.note,
+    )
+    print(f"label {label_id} stored: {truth}")
+    if prediction is not None:
+        print(
+            f"  prediction {prediction['id']}: verdict {printable(prediction['verdict'])}, "
+            f"p(fake)={prediction['fake_probability']:.3f}, model "
+            f"{printable(prediction['model_name'])} {printable(prediction['model_version'])}"
+            + (f", input {printable(prediction['input_name'])}" if prediction["input_name"] else "")
+        )
+    print(f"  image sha256 {prediction['sha256'] if args.prediction_id is not None else sha}")
+    if args.prediction_id is not None:
+        print(f"  applies to prediction {args.prediction_id} only")
+    else:
+        state = "" if prediction is not None else " (none logged yet)"
+        print(f"  applies to every prediction of this image{state}")
+    if args.note:
+        print(f"  note: {printable(args.note)}")
+    if kept is not None:
+        print(f"  copy kept: {printable(kept)}")
+    return EXIT_OK
+
+
+def _plain(value: Any) -> Any:
+    """A frame cell as JSON/CSV wants it: None for missing, ISO text for times, Python numbers."""
+    import pandas as pd
+
+    if value is None or (not isinstance(value, (str, dict, list)) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _cmd_labels_list(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.store import LABEL_COLUMNS, PredictionStore
+
+    if args.limit < 0:
+        raise UsageError("--limit must be 0 (all) or more")
+    frame = PredictionStore.from_settings(settings).labels(limit=args.limit or None)
+    rows = [
+        {name: _plain(row[name]) for name in LABEL_COLUMNS}
+        for _, row in frame.iloc[::-1].iterrows()
+    ]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    if not rows:
+        print("no labels recorded yet (fakescope label --help)")
+        return EXIT_OK
+    for row in rows:
+        prediction = f"prediction {row['prediction_id']}" if row["prediction_id"] else "by hash"
+        note = f"  {printable(row['note'])}" if row["note"] else ""
+        print(
+            f"{row['id']:>6}  {row['recorded_at'][:19].replace('T', ' ')}  {row['truth']:<4}  "
+            f"{prediction:<18} {row['sha256'][:16]}  {printable(row['source'])}{note}"
+        )
+    return EXIT_OK
+
+
+def _cmd_labels_export(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.store import LABEL_COLUMNS, LABELLED_COLUMNS, PredictionStore
+
+    store = PredictionStore.from_settings(settings)
+    if args.predictions:
+        frame = store.labelled_predictions()
+        fields = [
+            "id",
+            "recorded_at",
+            "source",
+            "model_name",
+            "model_version",
+            "verdict",
+            "fake_probability",
+            "confidence",
+            *LABELLED_COLUMNS,
+            "sha256",
+            "input_name",
+        ]
+        what = "labelled predictions"
+    else:
+        frame = store.labels()
+        fields = list(LABEL_COLUMNS)
+        what = "labels"
+    # Notes and names are untrusted: no cell may start a spreadsheet formula.
+    rows = [csv_row({f: _plain(row[f]) for f in fields}) for _, row in frame.iterrows()]
+    if args.file == "-":
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.flush()
+        print(f"{len(rows)} {what} written", file=sys.stderr)
+        return EXIT_OK
+    try:
+        with open(args.file, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        raise FakeScopeError(
+            f"cannot write {printable(args.file)}: {exc.strerror or exc}"
+        ) from None
+    print(f"{len(rows)} {what} written to {printable(args.file)}")
+    return EXIT_OK
+
+
+def _cmd_labels_mistakes(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.errors import InvalidArgumentError
+    from fakescope.feedback import export_mistakes, labelled_images_dir
+    from fakescope.store import PredictionStore
+
+    for folder in args.search:
+        if not Path(folder).is_dir():
+            raise UsageError(f"--search {printable(folder)} is not a folder")
+    labelled = PredictionStore.from_settings(settings).labelled_predictions()
+    try:
+        summary = export_mistakes(
+            labelled,
+            args.out_dir,
+            search_dirs=args.search,
+            kept_dir=labelled_images_dir(settings),
+            include_uncertain=args.include_uncertain,
+        )
+    except InvalidArgumentError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise FakeScopeError(
+            f"cannot write to {printable(args.out_dir)}: {exc.strerror or exc}"
+        ) from None
+    if not summary.mistakes:
+        kinds = "wrong or uncertain" if args.include_uncertain else "wrong"
+        print(f"no labelled prediction was {kinds} ({len(labelled)} labelled); nothing to export")
+        return EXIT_OK
+    images = f"{summary.mistakes} image{'s' if summary.mistakes != 1 else ''} judged wrong"
+    if summary.total_written:
+        print(
+            f"{images}: wrote {summary.written['real']} to real/ and {summary.written['fake']} "
+            f"to fake/ in {printable(summary.out_dir)}"
+        )
+    else:
+        print(f"{images}: nothing new written to {printable(summary.out_dir)}")
+    if summary.already_there:
+        print(f"  already there: {summary.already_there}")
+    problems = [
+        ("not found (no kept copy; add --search DIR)", summary.not_found),
+        ("not overwritten (another file has the name)", summary.not_overwritten),
+        ("already in the other class's folder (label changed?)", summary.in_other_class),
+    ]
+    for title, hashes in problems:
+        if hashes:
+            print(f"  {title}: {len(hashes)}")
+            for sha in hashes[:20]:
+                print(f"    {sha}")
+            if len(hashes) > 20:
+                print(f"    ... and {len(hashes) - 20} more")
+    return EXIT_OK
+
+
 # -- simulate-traffic -------------------------------------------------------------------------
 
 
 def _cmd_simulate_traffic(args: argparse.Namespace, settings: Settings) -> int:
+    import math
     from datetime import datetime
 
-    from fakescope.drift import ReferenceProfile
+    from fakescope.errors import ConfigError, DriftError
     from fakescope.predictor import Predictor
+    from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
     from fakescope.store import PredictionStore
-    from fakescope.traffic import bundled_samples, samples_dir, simulate_traffic
+    from fakescope.traffic import resolve_fake_share, simulate_traffic
 
     if args.count < 1:
         raise UsageError("--count must be at least 1")
     if not 0 < args.strength <= 1:
         raise UsageError("--strength must be in (0, 1]")
-    if args.interval_seconds < 0:
+    if args.fake_share is not None and not 0 <= args.fake_share <= 1:
+        raise UsageError(f"--fake-share must be in [0, 1], got {args.fake_share:g}")
+    if not math.isfinite(args.interval_seconds) or args.interval_seconds < 0:
         raise UsageError("--interval-seconds must be 0 or more")
     start = None
     if args.start:
@@ -701,20 +1024,28 @@ def _cmd_simulate_traffic(args: argparse.Namespace, settings: Settings) -> int:
             raise UsageError(
                 f"--start must be an ISO 8601 time such as 2025-01-31T09:00:00Z, got {args.start!r}"
             ) from None
-    folder = Path(args.samples) if args.samples else samples_dir()
-    samples = bundled_samples(folder)
-    if not samples:
-        raise UsageError(f"no .jpg/.jpeg/.png/.webp images in {folder}")
+    # The pool is built and checked before the model loads: a bad folder fails at once.
+    try:
+        pool = _pool_from_args(args)
+        base_share, share = resolve_fake_share(
+            pool, args.fake_share, shift=args.shift, strength=args.strength
+        )
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
     predictor = Predictor.from_source(args.model, settings)
     store = PredictionStore.from_settings(settings)
     reference = None
     version = predictor.info.version
-    registry = _registry(settings)
-    if any(v.version == version for v in registry.versions()):
-        profile = registry.read_json(version, "reference_profile.json")
-        if profile is not None:
-            reference = ReferenceProfile.from_json(profile)
-    print(f"simulating {args.count} images with {predictor.info.name} {version} ...")
+    try:
+        reference = load_reference(
+            ReferenceChoice(MODEL_REFERENCE, ""), _registry(settings), store, version
+        )
+    except DriftError as exc:
+        print(f"no drift check: {exc}")
+    print(
+        f"simulating {args.count} images with {predictor.info.name} {version} from a pool of "
+        f"{pool.describe()}, fake share {share:g} ..."
+    )
     result = simulate_traffic(
         predictor,
         store,
@@ -724,12 +1055,310 @@ def _cmd_simulate_traffic(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
         start=start,
         interval_seconds=args.interval_seconds,
-        samples=samples,
+        pool=pool,
+        fake_share=base_share,
         reference=reference,
     )
     for line in result.summary_lines():
         print(line)
     return EXIT_OK
+
+
+def _add_pool_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pool, --real, --fake, --samples: where simulated (or reference) images come from."""
+    parser.add_argument(
+        "--pool",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a report set (a manifest.jsonl as scripts/export_report_set.py writes, e.g. "
+        "tests/quality/generated: generator outputs are fake, their real twins real) or a folder "
+        "with real/ and fake/ sub-folders; repeatable",
+    )
+    parser.add_argument(
+        "--real",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of real photos (every image under it; hidden files skipped); repeatable",
+    )
+    parser.add_argument(
+        "--fake",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of generated images (one generator group per folder); repeatable",
+    )
+    parser.add_argument(
+        "--samples",
+        metavar="DIR",
+        help="a folder of sample images named real_* / fake_* (the bundled samples are used when "
+        "no source is given and the checkout's test data is not there)",
+    )
+
+
+def _pool_from_args(args: argparse.Namespace) -> Any:
+    """The pool the flags name; without any, the project's pool (the bundled samples where the
+    checkout's test data is not there)."""
+    from fakescope.traffic import ImagePool, project_pool
+
+    if not (args.pool or args.real or args.fake or args.samples):
+        return project_pool()
+    return ImagePool.from_sources(
+        pools=args.pool, real=args.real, fake=args.fake, samples=args.samples
+    )
+
+
+# -- reference --------------------------------------------------------------------------------
+
+
+def _add_reference_commands(commands: Any) -> None:
+    reference = commands.add_parser("reference", help="drift references: build, save, list")
+    sub = reference.add_subparsers(dest="reference_command", metavar="COMMAND")
+    build = sub.add_parser(
+        "build",
+        help="build a version's reference from images sent through the serving predictor",
+        description="Send a stream of pool images (as simulate-traffic draws them, unshifted) "
+        "through the serving predictor, fit the embedding projection (PCA) on their pooled "
+        "features, and write reference_profile.json and embedding_projection.json into the "
+        "registry version.",
+    )
+    build.add_argument("--version", help="registry version (default: the active one)")
+    build.add_argument(
+        "--count", type=int, default=600, help="images (default 600: a third fits the projection)"
+    )
+    build.add_argument("--fake-share", type=float, metavar="F", help="share of generated images")
+    build.add_argument("--seed", type=int, default=12345, help="random seed (default 12345)")
+    _add_pool_arguments(build)
+    build.set_defaults(handler=_cmd_reference_build)
+    save = sub.add_parser("save", help="save a window of the log as a named reference")
+    save.add_argument("name", help="1-64 letters, digits, spaces, _ . -")
+    save.add_argument("--version", help="model version (default: the active one)")
+    save.add_argument("--since", help="first time, ISO 8601 (default: the log's start)")
+    save.add_argument("--until", help="end time, ISO 8601, exclusive (default: now)")
+    save.add_argument("--last", type=int, help="only the newest N predictions of that span")
+    save.add_argument("--description", default="", help="what the window holds")
+    save.add_argument("--replace", action="store_true", help="replace a reference of that name")
+    save.set_defaults(handler=_cmd_reference_save)
+    listing = sub.add_parser("list", help="list the named references")
+    listing.add_argument("--version", help="only this model version's")
+    listing.set_defaults(handler=_cmd_reference_list)
+    delete = sub.add_parser("delete", help="delete a named reference")
+    delete.add_argument("name")
+    delete.set_defaults(handler=_cmd_reference_delete)
+    reference.set_defaults(
+        handler=lambda args, settings: _usage("reference needs a command: " + _cmds(sub))
+    )
+
+
+def _version_or_active(settings: Settings, version: str | None) -> str:
+    if version:
+        return version
+    active = _registry(settings).active_version()
+    if active is None:
+        raise UsageError("the registry has no active version; give --version")
+    return active
+
+
+def _cmd_reference_build(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.embedding import PROJECTION_FILE
+    from fakescope.errors import ConfigError
+    from fakescope.predictor import Predictor
+    from fakescope.reference import build_reference
+    from fakescope.traffic import generate_images, resolve_fake_share
+
+    if args.count < 1:
+        raise UsageError("--count must be at least 1")
+    try:
+        pool = _pool_from_args(args)
+        _, share = resolve_fake_share(pool, args.fake_share)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    registry = _registry(settings)
+    version = _version_or_active(settings, args.version)
+    predictor = Predictor(registry.load(version, settings), settings)
+    stream = generate_images(pool, args.count, fake_share=share, seed=args.seed)
+    print(f"scoring {args.count} images from {pool.describe()} with {version} ...")
+    description = (
+        f"{args.count} images served as files at their own sizes and qualities, drawn from "
+        f"{pool.describe()} with fake share {share:g} (seed {args.seed})"
+    )
+    built = build_reference(
+        predictor,
+        ((item.name, item.data) for item in stream),
+        description=description,
+        built_from={
+            "pool": pool.describe(),
+            "count": args.count,
+            "fake_share": share,
+            "seed": args.seed,
+        },
+    )
+    registry.write_monitoring_files(
+        version,
+        {
+            "reference_profile.json": built.profile.to_dict(),
+            PROJECTION_FILE: built.projection.to_dict(),
+        },
+    )
+    print(
+        f"{version}: reference of {built.profile.n_images} images ({built.rejected} refused), "
+        f"embeddings in space {built.projection.space}; wrote reference_profile.json and "
+        f"{PROJECTION_FILE}"
+    )
+    return EXIT_OK
+
+
+def _parse_time(text: str | None, flag: str) -> Any:
+    from datetime import datetime
+
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{flag} must be an ISO 8601 time such as 2025-01-31T09:00:00Z, got {text!r}"
+        ) from None
+
+
+def _cmd_reference_save(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.reference import reference_from_window
+    from fakescope.store import PredictionStore, check_reference_name
+
+    version = _version_or_active(settings, args.version)
+    store = PredictionStore.from_settings(settings)
+    check_reference_name(args.name)
+    rows = store.predictions(
+        since=_parse_time(args.since, "--since"),
+        until=_parse_time(args.until, "--until"),
+        model_version=version,
+        limit=args.last,
+        embeddings=True,
+    )
+    if rows.empty:
+        raise UsageError(f"no prediction by {version} in that span")
+    start, end = rows["recorded_at"].min(), rows["recorded_at"].max()
+    description = (args.description.strip() + "; " if args.description.strip() else "") + (
+        f"{len(rows):,} predictions by {version}, {start:%Y-%m-%d %H:%M} - "
+        f"{end:%Y-%m-%d %H:%M} UTC"
+    )
+    profile = reference_from_window(
+        rows, name=args.name, description=description, model_version=version
+    )
+    store.save_reference(
+        args.name,
+        profile.to_dict(),
+        model_version=version,
+        description=description,
+        replace=args.replace,
+    )
+    print(f"saved reference {args.name!r}: {description}")
+    return EXIT_OK
+
+
+def _cmd_reference_list(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.store import PredictionStore
+
+    rows = PredictionStore.from_settings(settings).references(model_version=args.version)
+    if not rows:
+        print("no named references")
+    for row in rows:
+        print(
+            f"{printable(row['name'])}  {row['model_version']}  {row['n_images']} images  "
+            f"{row['created_at']:%Y-%m-%d %H:%M}  {printable(row['description'])}"
+        )
+    return EXIT_OK
+
+
+def _cmd_reference_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope.store import PredictionStore
+
+    PredictionStore.from_settings(settings).delete_reference(args.name)
+    print(f"deleted reference {args.name!r}")
+    return EXIT_OK
+
+
+# -- monitor ----------------------------------------------------------------------------------
+
+
+def _add_monitor_command(commands: Any) -> None:
+    monitor = commands.add_parser(
+        "monitor",
+        help="check the newest window of the log for drift (and alert, and write the report)",
+        description="Run every drift test on the newest N predictions of a model version "
+        "against its reference (or a named one), print the verdict, optionally send the "
+        "webhook alerts (drift, estimated accuracy below the floor; once per window) and "
+        "write the report as HTML or JSON. Exit 0 when quiet, 3 when drift is detected.",
+    )
+    monitor.add_argument("--version", help="model version (default: the active one)")
+    monitor.add_argument("--reference", help="a named reference (default: the version's own)")
+    monitor.add_argument("--window", type=int, default=200, help="newest N predictions (200)")
+    monitor.add_argument("--alert", action="store_true", help="send the configured alerts")
+    monitor.add_argument("--report", metavar="FILE", help="write the report (.html or .json)")
+    monitor.set_defaults(handler=_cmd_monitor)
+
+
+def _cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
+    from fakescope import alerts
+    from fakescope.drift_checks import MIN_WINDOW, check_over_time, check_window
+    from fakescope.feedback import estimated_performance_over_time
+    from fakescope.monitor_report import to_html, to_json
+    from fakescope.monitor_views import drift_document
+    from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
+    from fakescope.store import PredictionStore
+
+    if args.window < MIN_WINDOW:
+        raise UsageError(f"--window must be at least {MIN_WINDOW}")
+    if args.report and Path(args.report).suffix.lower() not in (".html", ".json"):
+        raise UsageError("--report must name a .html or .json file")
+    version = _version_or_active(settings, args.version)
+    store = PredictionStore.from_settings(settings)
+    choice = (
+        ReferenceChoice(f"named:{args.reference}", args.reference, args.reference)
+        if args.reference
+        else ReferenceChoice(MODEL_REFERENCE, "")
+    )
+    reference = load_reference(choice, _registry(settings), store, version)
+    rows = store.predictions(model_version=version, limit=args.window * 12, embeddings=True)
+    check = check_window(reference, rows.iloc[-args.window :])
+    print(f"reference: {check.reference_label}")
+    print(f"window: {check.window_label}")
+    for row in check.to_frame().itertuples(index=False):
+        verdict = {True: "DRIFT", False: "ok", None: "no verdict"}[row.drifted]
+        score = "-" if row.score is None or row.score != row.score else f"{row.score:.4f}"
+        print(f"  {row.test:<22} {verdict:<10} score {score:<8} ({row.detail})")
+    print(
+        "verdict: " + {True: "DRIFT DETECTED", False: "no drift", None: "no verdict"}[check.drifted]
+    )
+    window_rows = rows.iloc[-args.window :]
+    if args.alert:
+        if not settings.alert_webhook_url:
+            print("alerts: off (set FAKESCOPE_ALERT_WEBHOOK_URL)")
+        estimate = estimated_performance_over_time(window_rows, max(1, len(window_rows)))
+        accuracy = estimate["estimated_accuracy"].iloc[0] if len(estimate) else None
+        notes = {
+            "drift": alerts.check_drift_alert(store, settings, check, version),
+            "estimated accuracy": alerts.check_accuracy_alert(
+                store,
+                settings,
+                model_version=version,
+                accuracy=accuracy,
+                window_start=check.window_start,
+                window_end=check.window_end,
+                n=check.n,
+            ),
+        }
+        for kind, note in notes.items():
+            if note is not None:
+                print(f"alert ({kind}): {note}")
+    if args.report:
+        history = check_over_time(reference, rows, window=args.window)
+        document = drift_document(check, history, version, reference, window_rows)
+        text = to_html(document) if args.report.lower().endswith(".html") else to_json(document)
+        Path(args.report).write_text(text, encoding="utf-8")
+        print(f"report written to {args.report}")
+    return EXIT_DRIFT if check.drifted else EXIT_OK
 
 
 def _usage(message: str) -> int:

@@ -21,10 +21,11 @@ probability (``reference_profile.json`` next to each registered model), so any t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -290,20 +291,50 @@ class ReferenceProfile:
 
         {"features": {"brightness": [0.41, ...], "jpeg_quality": [92.0, null, ...], ...},
          "fake_probability": [0.03, 0.97, ...],
-         "n_images": 400}
+         "embeddings": [[0.12, -1.3, ...], ...], "embedding_space": "pca32-0a1b2c3d4e5f",
+         "n_images": 400,
+         "name": "...", "description": "..."}
 
     Attributes:
         features: feature name -> raw values (NaN where an image had none).
         fake_probability: the model's fake probabilities on the same images, or None.
         n_images: number of images the profile was built from.
-        metadata: any other top-level keys of the JSON form, kept as they are.
+        metadata: any other top-level keys of the JSON form, kept as they are (``name`` and
+            ``description`` say what the profile is, ``built_from`` how it was made).
+        embeddings: (n, d) embeddings of the images (:mod:`fakescope.embedding`), or None.
+        embedding_space: the id of their projection; only embeddings of this space compare.
     """
 
     features: dict[str, np.ndarray]
     fake_probability: np.ndarray | None = None
     n_images: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    embeddings: np.ndarray | None = None
+    embedding_space: str | None = None
     _clean: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def fingerprint(self) -> str:
+        """A hash of everything the profile holds (a cache key that changes with its content)."""
+        digest = hashlib.sha256(json.dumps(self.metadata, sort_keys=True, default=str).encode())
+        for name in sorted(self.features):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(self.features[name], dtype="<f8").tobytes())
+        for values in (self.fake_probability, self.embeddings):
+            if values is not None:
+                digest.update(np.ascontiguousarray(values, dtype="<f8").tobytes())
+        digest.update(f"{self.n_images}|{self.embedding_space}".encode())
+        return digest.hexdigest()
+
+    @property
+    def name(self) -> str:
+        """Short name: a named reference's name, else ``reference_profile.json``."""
+        return str(self.metadata.get("name") or "reference_profile.json")
+
+    @property
+    def description(self) -> str:
+        """What the reference is made of, in a sentence (shown beside every drift figure)."""
+        text = self.metadata.get("description")
+        return str(text) if text else f"{self.n_images:,} images"
 
     def cleaned(self, name: str) -> np.ndarray:
         """Finite values of a feature (or of ``fake_probability``), computed once."""
@@ -351,21 +382,30 @@ class ReferenceProfile:
         n_images = data.get("n_images", max(sizes, default=0))
         if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 0:
             raise DriftError(f"{where}: 'n_images' must be a whole number >= 0, got {n_images!r}")
+        embeddings, space = _read_embeddings(data, where)
         metadata = {
-            k: v for k, v in data.items() if k not in ("features", PREDICTION_COLUMN, "n_images")
+            k: v
+            for k, v in data.items()
+            if k not in ("features", PREDICTION_COLUMN, "n_images", *_EMBEDDING_KEYS)
         }
-        return cls(features, probability, n_images, metadata)
+        return cls(features, probability, n_images, metadata, embeddings, space)
 
     @classmethod
     def from_frame(
-        cls, frame: pd.DataFrame, feature_names: Iterable[str] | None = None
+        cls,
+        frame: pd.DataFrame,
+        feature_names: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> ReferenceProfile:
         """Build a profile from a predictions frame (``PredictionStore.predictions()``).
 
         Args:
-            frame: one row per image, a column per feature, optionally ``fake_probability``.
+            frame: one row per image, a column per feature, optionally ``fake_probability``,
+                and ``embedding`` + ``embedding_space`` (``predictions(embeddings=True)``):
+                the embeddings of the most common space are kept.
             feature_names: the feature columns to keep; default the known image features
                 (``fakescope.images.FEATURE_NAMES``) that the frame has.
+            metadata: ``name``, ``description`` and anything else to keep with the profile.
 
         Raises:
             DriftError: a named column is missing or not numeric.
@@ -386,7 +426,8 @@ class ReferenceProfile:
             if PREDICTION_COLUMN in frame.columns
             else None
         )
-        return cls(features, probability, len(frame))
+        space, embeddings = embeddings_of(frame)
+        return cls(features, probability, len(frame), dict(metadata or {}), embeddings, space)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (NaN written as null)."""
@@ -396,6 +437,9 @@ class ReferenceProfile:
             None if self.fake_probability is None else _json_list(self.fake_probability)
         )
         data["n_images"] = int(self.n_images)
+        if self.embeddings is not None:
+            data["embeddings"] = [[round(float(v), 6) for v in row] for row in self.embeddings]
+            data["embedding_space"] = self.embedding_space
         return data
 
     def to_json(self, path: str | Path) -> Path:
@@ -415,6 +459,56 @@ class ReferenceProfile:
                 f"cannot write reference profile {path}: {exc.strerror or exc}"
             ) from None
         return path
+
+
+_EMBEDDING_KEYS = ("embeddings", "embedding_space")
+
+
+def _read_embeddings(data: Mapping[str, Any], where: str) -> tuple[np.ndarray | None, str | None]:
+    """The optional ``embeddings`` (list of equal-length number lists) and their space id."""
+    rows, space = data.get("embeddings"), data.get("embedding_space")
+    if rows is None:
+        return None, None
+    try:
+        embeddings = np.asarray(rows, dtype=np.float32)
+    except (TypeError, ValueError):
+        embeddings = None
+    if (
+        embeddings is None
+        or embeddings.ndim != 2
+        or not np.isfinite(embeddings).all()
+        or not isinstance(space, str)
+    ):
+        raise DriftError(
+            f"{where}: 'embeddings' must be lists of equal length of finite numbers, with "
+            "'embedding_space' naming their projection"
+        )
+    return embeddings, space
+
+
+def embeddings_of(
+    frame: pd.DataFrame, space: str | None = None
+) -> tuple[str | None, np.ndarray | None]:
+    """(space, (n, d) float32 array) of a frame's embeddings of one space.
+
+    ``space`` None picks the most common space of the frame. Rows without an embedding of that
+    space are left out. (None, None) when the frame has no embeddings.
+    """
+    if "embedding" not in frame.columns or "embedding_space" not in frame.columns:
+        return None, None
+    spaces = frame["embedding_space"].dropna()
+    if space is None:
+        if spaces.empty:
+            return None, None
+        space = str(spaces.value_counts().index[0])
+    rows = [
+        np.asarray(value, dtype=np.float32)
+        for value, row_space in zip(frame["embedding"], frame["embedding_space"])
+        if row_space == space and value is not None
+    ]
+    if not rows:
+        return space, None
+    return space, np.stack(rows)
 
 
 def _raw_floats(values: Any, what: str) -> np.ndarray:
@@ -776,6 +870,51 @@ DRIFT_OVER_TIME_COLUMNS = (
 )
 
 
+def parse_window(window: Any) -> pd.Timedelta | int:
+    """A window as a fixed time span (``"1h"``, ``"30min"``) or a whole number of rows.
+
+    Raises:
+        DriftError: anything else (a month, a negative span, 0 rows), with what is accepted.
+    """
+    if isinstance(window, bool) or not isinstance(window, (str, int)):
+        raise DriftError(f"window must be a time span such as '1h' or a row count, got {window!r}")
+    if isinstance(window, int):
+        if window < 1:
+            raise DriftError(f"a window in rows must be at least 1, got {window}")
+        return window
+    try:
+        width = pd.Timedelta(pd.tseries.frequencies.to_offset(window))
+    except (TypeError, ValueError):
+        raise DriftError(
+            f"window must be a fixed time span such as '30min', '1h', '1D' or a row count, "
+            f"got {window!r}"
+        ) from None
+    if width <= pd.Timedelta(0):
+        raise DriftError(f"window must be a positive time span, got {window!r}")
+    return width
+
+
+def split_windows(
+    frame: pd.DataFrame, window: pd.Timedelta | int
+) -> Iterator[tuple[pd.Timestamp, pd.Timestamp, pd.DataFrame]]:
+    """(start, end, rows) per window of a frame with ``recorded_at``, oldest first.
+
+    Time windows are aligned to the epoch (empty ones left out; ``end`` exclusive); row windows
+    are consecutive chunks in time order (``end`` = the last row's time; the last may be short).
+    """
+    ordered = frame.sort_values("recorded_at", kind="stable")
+    if isinstance(window, pd.Timedelta):
+        starts = ordered["recorded_at"].dt.floor(window)
+        for start, chunk in ordered.groupby(starts):
+            yield start, start + window, chunk
+        return
+    times = ordered["recorded_at"]
+    for i in range(0, len(ordered), window):
+        yield times.iloc[i], times.iloc[min(i + window, len(ordered)) - 1], ordered.iloc[
+            i : i + window
+        ]
+
+
 def drift_over_time(
     reference: ReferenceProfile,
     predictions: pd.DataFrame,
@@ -803,40 +942,14 @@ def drift_over_time(
     Raises:
         DriftError: bad window or options, or non-numeric data.
     """
-    if isinstance(window, bool) or not isinstance(window, (str, int)):
-        raise DriftError(f"window must be a time span such as '1h' or a row count, got {window!r}")
-    if isinstance(window, int) and window < 1:
-        raise DriftError(f"a window in rows must be at least 1, got {window}")
-    width = None
-    if isinstance(window, str):
-        try:
-            width = pd.Timedelta(pd.tseries.frequencies.to_offset(window))
-        except (TypeError, ValueError):
-            raise DriftError(
-                f"window must be a fixed time span such as '30min', '1h', '1D' or a row count, "
-                f"got {window!r}"
-            ) from None
-        if width <= pd.Timedelta(0):
-            raise DriftError(f"window must be a positive time span, got {window!r}")
+    width = parse_window(window)
     if predictions is None or len(predictions) == 0:
         return pd.DataFrame(columns=list(DRIFT_OVER_TIME_COLUMNS))
     if "recorded_at" not in predictions.columns:
         raise DriftError("predictions must have a 'recorded_at' column (PredictionStore output)")
 
-    ordered = predictions.sort_values("recorded_at", kind="stable")
     rows = []
-    if width is not None:
-        starts = ordered["recorded_at"].dt.floor(width)
-        groups = ((start, start + width, chunk) for start, chunk in ordered.groupby(starts))
-    else:
-        groups = (
-            (
-                ordered["recorded_at"].iloc[i],
-                ordered["recorded_at"].iloc[min(i + window, len(ordered)) - 1],
-                ordered.iloc[i : i + window],
-            )
-            for i in range(0, len(ordered), window)
-        )
+    groups = split_windows(predictions, width)
     for start, end, chunk in groups:
         report = drift_report(reference, chunk, **options)
         row: dict[str, Any] = {

@@ -54,7 +54,8 @@ from fakescope.errors import FakeScopeError
 logger = logging.getLogger(__name__)
 
 # Bump when the exported graph or manifest changes shape: old cache entries are then ignored.
-GRAPH_FORMAT = 1
+# 2: the graph has a second output, the pooled features (the head's input, fakescope.embedding).
+GRAPH_FORMAT = 2
 # OpenVINO's names for the precisions FakeScope offers (int8 would need a calibration step).
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 GRAPH_FILE = "model.xml"
@@ -132,7 +133,8 @@ def export_graph(model: Any, folder: Path) -> None:
     """Export a loaded float32 model to OpenVINO IR in ``folder`` (which must exist).
 
     Writes ``model.xml``, ``model.bin`` and ``manifest.json`` (the key's parts and the float32
-    torch probabilities on the probe input).
+    torch probabilities on the probe input). The graph has two outputs: the logits and the pooled
+    features the classification head reads (:mod:`fakescope.embedding`).
 
     Raises:
         GraphError: tracing or conversion failed.
@@ -142,21 +144,26 @@ def export_graph(model: Any, folder: Path) -> None:
     ov = import_openvino()
     probe = _probe(model)
 
-    class LogitsOnly(torch.nn.Module):
-        """The classifier with a plain tensor in and the logits out (what the graph keeps)."""
+    from fakescope.embedding import PooledCapture
+
+    class LogitsAndPooled(torch.nn.Module):
+        """The classifier with a plain tensor in, (logits, pooled features) out."""
 
         def __init__(self, inner: torch.nn.Module) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-            return self.inner(pixel_values=pixel_values).logits
+        def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            # The hook is part of the traced computation, so the graph keeps the head's input.
+            with PooledCapture(self.inner) as capture:
+                logits = self.inner(pixel_values=pixel_values).logits
+            return logits, capture.pooled
 
-    wrapper = LogitsOnly(model.module).eval()
+    wrapper = LogitsAndPooled(model.module).eval()
     height, width = model.spec.input_size
     try:
         with torch.inference_mode():
-            reference = wrapper(torch.from_numpy(probe)).float().numpy()
+            reference = wrapper(torch.from_numpy(probe))[0].float().numpy()
         with torch.no_grad(), warnings.catch_warnings():
             # Tracing warns about Python-side shape checks in transformers; they are constant
             # for a fixed input size, which the graph's input shape pins.
@@ -281,7 +288,8 @@ def prune_cache(root: Path, keep: Path, limit: int | None = None) -> list[Path]:
 
 
 class CompiledGraph:
-    """An exported graph compiled for this CPU: float32 pixels in, float32 logits out.
+    """An exported graph compiled for this CPU: float32 pixels in, float32 logits and pooled
+    features out.
 
     Not thread-safe: the Predictor runs one forward pass at a time.
     """
@@ -312,10 +320,18 @@ class CompiledGraph:
 
     def __call__(self, pixel_values: np.ndarray) -> np.ndarray:
         """Logits (n, labels) of pixel values (n, 3, H, W), float32."""
+        return self.run(pixel_values)[0]
+
+    def run(self, pixel_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(logits (n, labels), pooled features (n, d)) of pixel values (n, 3, H, W), float32."""
         pixels = np.ascontiguousarray(pixel_values, dtype=np.float32)
         self._request.infer({0: pixels})
-        # The output buffer is reused by the next call: copy it out.
-        return np.array(self._request.get_output_tensor(0).data, dtype=np.float32, copy=True)
+        # The output buffers are reused by the next call: copy them out.
+        logits, pooled = (
+            np.array(self._request.get_output_tensor(i).data, dtype=np.float32, copy=True)
+            for i in (0, 1)
+        )
+        return logits, pooled.reshape(len(logits), -1)
 
 
 def check_graph(graph: CompiledGraph, folder: Path, model: Any, tolerance: float) -> float:

@@ -38,6 +38,13 @@ from fakescope.acceleration import (
     read_cpu_info,
 )
 from fakescope.config import Settings
+from fakescope.embedding import (
+    EmbeddingError,
+    PooledCapture,
+    Projection,
+    head_input_dim,
+    load_projection,
+)
 from fakescope.errors import ConfigError, InvalidArgumentError, InvalidImageError
 from fakescope.images import BatchPixels, LoadedImage, compute_features, load_image
 from fakescope.model import LoadedModel, ModelInfo
@@ -115,7 +122,19 @@ class Predictor:
         self._pool_lock = threading.Lock()
         # The OpenVINO graph, when that runtime is in use; None means the torch module runs.
         self._graph: CompiledGraph | None = None
+        self.projection = self._load_projection()
         self.precision_choice, self.acceleration = self._prepare_precision()
+
+    def _load_projection(self) -> Projection | None:
+        """The embedding projection saved with the model, or the seeded random one.
+
+        None (predictions carry no embedding) only for a model without a linear head.
+        """
+        try:
+            return load_projection(self.model.folder, head_input_dim(self.model.module))
+        except EmbeddingError as exc:
+            logger.warning("no embeddings for %s: %s", self.model.info.name, exc)
+            return None
 
     def _prepare_precision(self) -> tuple[PrecisionChoice, AccelerationReport]:
         """Choose the precision for this CPU and convert the model once (see __init__)."""
@@ -324,11 +343,22 @@ class Predictor:
 
     def _forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Tensors in, float32 logits out: the hot path (see :mod:`fakescope.acceleration`)."""
+        return self._forward_with_pooled(pixel_values)[0]
+
+    def _forward_with_pooled(
+        self, pixel_values: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(float32 logits, pooled features or None): the head's input comes for free."""
         with self._forward_lock:
             if self._graph is not None:
-                return torch.from_numpy(self._graph(pixel_values.numpy()))
+                logits, pooled = self._graph.run(pixel_values.numpy())
+                return torch.from_numpy(logits), torch.from_numpy(pooled)
             with torch.inference_mode():
-                return self.model.module(pixel_values=pixel_values).logits.float()
+                if self.projection is None:
+                    return self.model.module(pixel_values=pixel_values).logits.float(), None
+                with PooledCapture(self.model.module) as capture:
+                    logits = self.model.module(pixel_values=pixel_values).logits.float()
+                return logits, capture.pooled.float()
 
     def postprocess(self, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Per-image logits (already aggregated over crops) -> (label scores, fake probability).
@@ -425,15 +455,18 @@ class Predictor:
         counts = [p.inputs.shape[0] for p in batch]
         pixel_values = torch.from_numpy(np.concatenate([p.inputs for p in batch]))
         start = time.perf_counter()
-        logits = self._forward(pixel_values)
+        logits, pooled = self._forward_with_pooled(pixel_values)
         # Crops of one image are averaged in logit space, then calibrated once.
         per_image = torch.stack([chunk.mean(dim=0) for chunk in torch.split(logits, counts)])
         scores, fake_probs = self.postprocess(per_image)
+        embeddings, space = self._embeddings(pooled, counts)
         shared_seconds = time.perf_counter() - start
         total_inputs = sum(counts)
         info = self.model.info
         settings = self.settings
-        for prepared, count, row, fake in zip(batch, counts, scores, fake_probs):
+        for prepared, count, row, fake, embedding in zip(
+            batch, counts, scores, fake_probs, embeddings
+        ):
             latency = prepared.prep_seconds + shared_seconds * count / total_inputs
             verdict = verdict_for(float(fake), settings.threshold, settings.uncertain_band)
             reason = None
@@ -452,7 +485,22 @@ class Predictor:
                 features=prepared.features,
                 name=prepared.name,
                 reason=reason,
+                embedding=embedding,
+                embedding_space=space if embedding is not None else None,
             )
+
+    def _embeddings(
+        self, pooled: torch.Tensor | None, counts: list[int]
+    ) -> tuple[list[tuple[float, ...] | None], str | None]:
+        """Per-image embeddings (crops averaged, then projected) and their space id."""
+        if pooled is None or self.projection is None:
+            return [None] * len(counts), None
+        per_image = torch.stack([chunk.mean(dim=0) for chunk in torch.split(pooled, counts)])
+        projected = self.projection.project(per_image.numpy())
+        rows = [
+            tuple(float(v) for v in row) if np.isfinite(row).all() else None for row in projected
+        ]
+        return rows, self.projection.space
 
 
 def _as_list(inputs: ImageInput | Iterable[ImageInput]) -> list[ImageInput]:

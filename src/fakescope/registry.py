@@ -56,8 +56,16 @@ POINTER_FILE = "registry.json"
 METADATA_FILE = "version.json"
 CARD_FILE = "README.md"
 # Files copied from a trained model folder into a version, when present.
-OPTIONAL_FILES = (CARD_FILE, "metrics.json", "reference_profile.json")
-JSON_FILES = ("metrics.json", "reference_profile.json")
+OPTIONAL_FILES = (
+    CARD_FILE,
+    "metrics.json",
+    "reference_profile.json",
+    "embedding_projection.json",
+)
+JSON_FILES = ("metrics.json", "reference_profile.json", "embedding_projection.json")
+# Monitoring files a version may be given after registration (its drift reference and the
+# embedding projection the reference was built with): they change no weight and no verdict.
+MONITORING_FILES = ("reference_profile.json", "embedding_projection.json")
 # The promotion gate's figures: a candidate may not score below the active version on any of them.
 GATE_METRICS = ("accuracy", "roc_auc")
 # Every gated promotion, passed or forced, one JSON object a line (who may read it: the admin).
@@ -305,6 +313,32 @@ class Registry:
         if not path.exists():
             return None
         return _read_json_object(path, f"{info.version}/{filename}", MAX_JSON_BYTES)
+
+    def write_monitoring_files(self, version: str, files: dict[str, dict[str, Any]]) -> None:
+        """Replace a version's drift reference and embedding projection (both or one).
+
+        Each file is written atomically under the registry lock; the weights, the metrics and the
+        version's metadata are never touched.
+
+        Raises:
+            RegistryError: unknown version, a file that is not a monitoring file, a hub entry,
+                or the folder cannot be written.
+        """
+        unknown = sorted(set(files) - set(MONITORING_FILES))
+        if unknown:
+            raise RegistryError(
+                f"only {', '.join(MONITORING_FILES)} can be replaced in a version, not "
+                f"{', '.join(unknown)}"
+            )
+        with self._locked():
+            info = self.get(version)
+            if info.path is None or info.is_hub:
+                raise RegistryError(f"{info.version} is a hub entry: it has no folder to write to")
+            for filename, data in files.items():
+                try:
+                    _write_json(info.path / filename, data)
+                except OSError as exc:
+                    raise _write_error(f"{info.version}/{filename}", exc) from None
 
     def model_card(self, version: str) -> str | None:
         """The version's model card (``README.md``) text, if it has one.

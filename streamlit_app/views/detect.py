@@ -25,6 +25,7 @@ from PIL import Image
 
 from fakescope.config import BROWSER_MEGABYTE, Settings
 from fakescope.errors import FakeScopeError
+from fakescope.feedback import keep_labelled_image, labelled_images_dir, truth_from_feedback
 from fakescope.images import ACCEPTED_FORMATS, BatchPixels, load_image
 from fakescope.safe_text import markdown_text
 from fakescope.spectrum import spectrum_image
@@ -35,6 +36,11 @@ if TYPE_CHECKING:  # type names only: the page itself never imports torch
     from fakescope.predictor import Predictor
     from fakescope.store import PredictionStore
 
+FEEDBACK = {
+    "fake": ("Right", "Wrong"),
+    "real": ("Right", "Wrong"),
+    "uncertain": ("It's real", "It's fake"),
+}
 THUMBNAIL_SIDE = 360
 CARDS_PER_ROW = 4  # desktop; a phone shows one a row
 SOURCE = "dashboard"
@@ -148,6 +154,52 @@ def _record(
         logged.add(mark)
 
 
+def _give_label(item: dict[str, Any], verdict: str, key: str) -> None:
+    """Store the label picked on a card (the card's control calls this once per change)."""
+    answer = st.session_state.get(key)
+    if answer is None:
+        return
+    store = resources.store(resources.settings())
+    if store is None:
+        st.session_state[f"{key}_note"] = "not stored: the prediction log is not available"
+        return
+    try:
+        if verdict == "uncertain":
+            truth = "real" if answer == "It's real" else "fake"
+        else:
+            truth = truth_from_feedback(verdict, answer.lower())
+        logged = store.find_prediction(sha256=item["sha256"])
+        label_id = store.record_label(
+            truth=truth,
+            prediction_id=None if logged is None else int(logged["id"]),
+            sha256=item["sha256"],
+            source=SOURCE,
+        )
+        # The image is kept so the mistake can become a training case (fakescope labels mistakes).
+        keep_labelled_image(labelled_images_dir(resources.settings()), item["data"], item["sha256"])
+    except FakeScopeError as exc:
+        st.session_state[f"{key}_note"] = f"not stored: {exc}"
+        return
+    st.session_state[f"{key}_note"] = f"Thanks: stored as {truth} (label {label_id})."
+
+
+def _feedback(item: dict[str, Any], prediction: Prediction) -> None:
+    """Right / Wrong (or the true label for an uncertain verdict): ground truth for Monitor."""
+    key = f"detect_label_{item['sha256'][:16]}_{prediction.model_version}"
+    st.segmented_control(
+        "Was this verdict right?" if prediction.verdict != "uncertain" else "What is it really?",
+        FEEDBACK.get(prediction.verdict, FEEDBACK["uncertain"]),
+        key=key,
+        on_change=_give_label,
+        args=(item, prediction.verdict, key),
+        help="Your answer is stored with the logged prediction (which never changes) and feeds "
+        "the accuracy figures on the Monitor page.",
+    )
+    note = st.session_state.get(f"{key}_note")
+    if note:
+        st.caption(markdown_text(note))
+
+
 def _show_prediction(item: dict[str, Any], prediction: Prediction, entry: dict[str, Any]) -> None:
     with st.container(border=True):
         # Captions are Markdown: a name like ![i](https://...) would fetch an image.
@@ -163,6 +215,7 @@ def _show_prediction(item: dict[str, Any], prediction: Prediction, entry: dict[s
         st.metric("Confidence", f"{prediction.confidence:.1%}")
         if "expected" in item:
             st.markdown(components.truth_note(item["expected"], prediction.verdict))
+        _feedback(item, prediction)
         with st.expander("Details"):
             if entry["spectrum"] is not None:
                 st.image(entry["spectrum"], caption="Fourier magnitude (centre = low frequencies)")

@@ -6,7 +6,6 @@ rows (filters), asks for the summaries and draws them with Plotly.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,9 +16,32 @@ import plotly.graph_objects as go
 import resources
 import streamlit as st
 
-from fakescope.drift import PREDICTION_COLUMN, ReferenceProfile, drift_over_time, drift_report
+from fakescope import alerts
+from fakescope.drift import PREDICTION_COLUMN, ReferenceProfile
+from fakescope.drift_checks import (
+    DEFAULT_WINDOW,
+    MIN_WINDOW,
+    WindowCheck,
+    check_over_time,
+    check_window,
+)
 from fakescope.errors import FakeScopeError
+from fakescope.feedback import (
+    estimated_performance_over_time,
+    performance_over_time,
+    side_by_side,
+)
+from fakescope.monitor_report import to_html, to_json
+from fakescope.monitor_views import (
+    accuracy_figure,
+    distribution_figure,
+    drift_document,
+    drift_over_time_figure,
+    headline,
+)
 from fakescope.monitoring import latency_over_time, latency_summary, rejection_reasons
+from fakescope.reference import load_reference, reference_choices, reference_from_window
+from fakescope.safe_text import markdown_text
 
 RANGES = {
     "Last hour": timedelta(hours=1),
@@ -30,11 +52,10 @@ RANGES = {
 }
 ALL_VERSIONS = "All versions"
 SOURCES = ("All sources", "dashboard", "api", "cli", "simulate")
-# Drift over time: consecutive windows of this many rows at least (a verdict needs samples).
+# Drift over time: the newest this many windows (each runs every test against the reference).
 DRIFT_WINDOWS = 12
 CHART_HEIGHT = 320
-REFERENCE_PROFILE = "Model's validation profile"
-REFERENCE_BASELINE = "Baseline window of the log"
+REFERENCE_BASELINE = "Baseline: the first predictions of the range"
 MIN_BASELINE_ROWS = 30  # drift tests give no verdict on fewer samples
 
 
@@ -47,7 +68,7 @@ def _read_log(
     span = RANGES[range_name]
     since = datetime.now(timezone.utc) - span if span is not None else None
     return (
-        _store.predictions(since=since, model_version=version, source=source),
+        _store.predictions(since=since, model_version=version, source=source, embeddings=True),
         _store.rejections(since=since, model_version=version, source=source),
     )
 
@@ -163,55 +184,39 @@ def _rejections_section(rejections: pd.DataFrame) -> None:
     )
 
 
-def _reference(registry: Any, version: str | None) -> tuple[ReferenceProfile | None, str]:
-    """The version's reference profile, or None with the reason shown to the user."""
-    if version is None:
-        return None, "The registry has no active version, so there is no reference to compare to."
-    try:
-        known = {v.version for v in registry.versions()}
-        if version not in known:
-            return None, (
-                f"Model version {version} is not in the registry, so it has no reference "
-                "profile: drift cannot be measured for it."
-            )
-        data = registry.read_json(version, "reference_profile.json")
-    except FakeScopeError as exc:  # a damaged registry file: say which, keep the page
-        return None, f"The reference profile cannot be read: {exc}"
-    if data is None:
-        return None, (
-            f"Version {version} has no reference_profile.json, so drift cannot be measured. The "
-            "training pipeline writes one next to each model it registers."
-        )
-    try:
-        return ReferenceProfile.from_json(data), ""
-    except (FakeScopeError, KeyError, TypeError, ValueError) as exc:
-        return None, f"Version {version}'s reference_profile.json is malformed ({exc!r})."
-
-
-def _drift_section(predictions: pd.DataFrame, registry: Any, chosen_version: str | None) -> None:
-    try:
-        active = registry.active_version()
-    except FakeScopeError as exc:  # a damaged registry.json: the Models page can repair it
-        st.warning(f"The registry cannot be read ({exc}); see the Models page.")
-        active = None
-    version = chosen_version or active
-    current = predictions[predictions["model_version"] == version]
-    # The model's validation profile answers "is traffic like what the model was checked on?";
-    # an early window of the log answers "has traffic changed since then?" - the question a
-    # demo stream of a few sample images (never like the validation set) can show.
-    basis = st.radio(
-        "Reference",
-        [REFERENCE_PROFILE, REFERENCE_BASELINE],
-        horizontal=True,
-        key="monitor_reference",
-        help="Compare recent predictions with the model's validation images, or with the "
-        "earliest predictions of the selected range.",
+def _window_rows(current: pd.DataFrame) -> int:
+    value = st.number_input(
+        "Window: newest N predictions",
+        min_value=MIN_WINDOW,
+        max_value=5000,
+        value=DEFAULT_WINDOW,
+        step=50,
+        key="monitor_window_rows",
+        help="The current window is the newest N predictions of the selected version in the "
+        "range; the chart below splits the range into windows of the same size.",
     )
-    if basis == REFERENCE_BASELINE:
+    return int(value)
+
+
+def _pick_reference(
+    store: Any, registry: Any, version: str, current: pd.DataFrame
+) -> tuple[ReferenceProfile | None, pd.DataFrame]:
+    """The reference the engineer picked, and the rows to judge (a baseline takes its rows)."""
+    choices = reference_choices(store, version)
+    labels = [c.label for c in choices] + [REFERENCE_BASELINE]
+    picked = st.selectbox(
+        "Reference",
+        labels,
+        key="monitor_reference",
+        help="What normal looks like: the model's reference (images sent through the serving "
+        "path when the version was made), a reference saved from a window of the log, or "
+        "the first predictions of the selected range.",
+    )
+    if picked == REFERENCE_BASELINE:
         baseline_rows = st.number_input(
             "Baseline: first N predictions of the range",
             min_value=MIN_BASELINE_ROWS,
-            value=max(MIN_BASELINE_ROWS, len(current) // 2),
+            value=max(MIN_BASELINE_ROWS, min(DEFAULT_WINDOW, len(current) // 2)),
             step=10,
             key="monitor_baseline_rows",
         )
@@ -221,144 +226,285 @@ def _drift_section(predictions: pd.DataFrame, registry: Any, chosen_version: str
                 f"{baseline_rows + MIN_BASELINE_ROWS} in the range; there are {len(current)}.",
                 icon=":material/hourglass_empty:",
             )
-            return
-        reference = ReferenceProfile.from_frame(current.iloc[: int(baseline_rows)])
-        current = current.iloc[int(baseline_rows) :]
-        st.caption(
-            f"Reference: the first {int(baseline_rows):,} predictions by {version} in the "
-            f"selected range. Current: the {len(current):,} after them."
+            return None, current
+        rows = int(baseline_rows)
+        baseline = current.iloc[:rows]
+        start, end = baseline["recorded_at"].min(), baseline["recorded_at"].max()
+        reference = ReferenceProfile.from_frame(
+            baseline,
+            metadata={
+                "name": "baseline",
+                "description": f"the first {rows:,} predictions of the range, "
+                f"{start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC",
+            },
         )
-    else:
-        reference, problem = _reference(registry, version)
-        if reference is None:
-            st.warning(problem, icon=":material/warning:")
-            return
-        which = "the active version" if version == active else "the selected version"
-        st.caption(
-            f"Reference: reference_profile.json of {version} ({which}), {reference.n_images:,} "
-            f"images. Current: {len(current):,} predictions by {version} in the selected range."
-        )
-    report = drift_report(reference, current)
-    if report.dataset_drifted is None:
-        st.info(f"No drift verdict yet: {report.status}.", icon=":material/hourglass_empty:")
-    elif report.dataset_drifted:
-        st.error(
-            f"**Drift detected**: {report.drift_share:.0%} of features drifted (alarm at "
-            f"{report.share_threshold:.0%}): {', '.join(report.drifted_features)}.",
-            icon=":material/crisis_alert:",
-        )
-    else:
-        drifted = report.drifted_features
-        st.success(
-            f"**No dataset drift**: {report.drift_share:.0%} of features drifted (alarm at "
-            f"{report.share_threshold:.0%})."
-            + (f" Drifting alone: {', '.join(drifted)}." if drifted else ""),
-            icon=":material/check_circle:",
-        )
-    if report.prediction_drifted:
-        st.warning(
-            "The distribution of fake probabilities has shifted from the reference: the model "
-            "is answering differently than on its validation data.",
-            icon=":material/warning:",
-        )
+        return reference, current.iloc[rows:]
+    choice = choices[labels.index(picked)]
+    try:
+        return load_reference(choice, registry, store, version), current
+    except FakeScopeError as exc:
+        st.warning(f"This reference cannot be used: {exc}", icon=":material/warning:")
+        return None, current
 
-    table = report.to_frame()[
-        ["feature", "test", "score", "threshold", "drifted_when", "drifted", "band", "status"]
-    ]
+
+@st.cache_data(ttl=300, max_entries=32, show_spinner="Running the drift tests...")
+def _checks(
+    _reference: ReferenceProfile,
+    _rows: pd.DataFrame,
+    key: tuple[Any, ...],
+    window: int,
+) -> tuple[WindowCheck, pd.DataFrame]:
+    """The newest window's check and the check of every window (cached by the rows' ids)."""
+    newest = check_window(_reference, _rows.iloc[-window:])
+    history = check_over_time(_reference, _rows.iloc[-window * DRIFT_WINDOWS :], window=window)
+    return newest, history
+
+
+def _headline(check: WindowCheck) -> None:
+    # A named reference's name and description are an engineer's text: shown as text.
+    st.caption(
+        f"**Reference**: {markdown_text(check.reference_label)}  \n**Window**: "
+        f"{check.window_label} (tests at level {check.level:.4f} each, Bonferroni over the three "
+        "single tests)"
+    )
+    if check.drifted is None:
+        st.info(headline(check), icon=":material/hourglass_empty:")
+    elif check.drifted:
+        st.error(headline(check), icon=":material/crisis_alert:")
+    else:
+        st.success(headline(check), icon=":material/check_circle:")
     st.dataframe(
-        table,
+        check.to_frame(),
         hide_index=True,
-        key="monitor_drift_table",
+        key="monitor_check_table",
         column_config={
             "score": st.column_config.NumberColumn("score", format="%.4f"),
-            "threshold": st.column_config.NumberColumn("threshold", format="%.2f"),
-            "drifted_when": st.column_config.TextColumn(
-                "drifts when", help="score <= threshold for p-values (KS), >= for PSI"
-            ),
             "drifted": st.column_config.CheckboxColumn("drifted"),
+            "detail": st.column_config.TextColumn("detail", width="large"),
         },
     )
-
-    over_time_col, distribution_col = st.columns(2, gap="medium")
-    with over_time_col:
-        rows = max(report.min_samples, math.ceil(len(current) / DRIFT_WINDOWS))
-        st.markdown(f"**Drift over time** (share of drifted features, windows of {rows} rows)")
-        history = drift_over_time(reference, current, window=rows)
-        if len(current) < rows or not len(history):
-            # Less than one full window gives one unjudged point on sub-millisecond time ticks:
-            # say what is missing instead.
-            st.info(
-                f"Too little data for a drift-over-time chart: one window needs {rows} "
-                f"predictions by {version}, and there are {len(current)}.",
-                icon=":material/hourglass_empty:",
-            )
-        else:
-            figure = go.Figure()
-            colours = [
-                "#dc2626" if flag is True else "#16a34a" if flag is False else "#9ca3af"
-                for flag in history["dataset_drifted"]
-            ]
-            figure.add_trace(
-                go.Scatter(
-                    x=history["window_end"],
-                    y=history["drift_share"],
-                    mode="lines+markers",
-                    marker={"color": colours, "size": 9},
-                    name="drift share",
-                )
-            )
-            figure.add_hline(
-                y=report.share_threshold,
-                line_dash="dash",
-                line_color="#dc2626",
-                annotation_text="alarm",
-            )
-            figure.update_layout(
-                height=CHART_HEIGHT,
-                margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                yaxis={"range": [0, 1.05], "tickformat": ".0%"},
-                showlegend=False,
-            )
-            st.plotly_chart(figure, key="monitor_drift_chart")
-    with distribution_col:
-        options = list(reference.features)
-        if reference.fake_probability is not None:
-            options.append(PREDICTION_COLUMN)
-        feature = st.selectbox(
-            "Reference against current for",
-            options,
-            index=options.index("brightness") if "brightness" in options else 0,
-            key="monitor_feature",
-        )
-        frame = pd.concat(
-            [
-                pd.DataFrame({"value": reference.cleaned(feature), "data": "reference"}),
-                pd.DataFrame(
-                    {
-                        "value": pd.to_numeric(current.get(feature), errors="coerce"),
-                        "data": "current",
-                    }
+    with st.expander("Image features: KS and PSI per feature in this window"):
+        table = check.features.to_frame()[
+            ["feature", "test", "score", "threshold", "drifted_when", "drifted", "band", "status"]
+        ]
+        st.dataframe(
+            table,
+            hide_index=True,
+            key="monitor_drift_table",
+            column_config={
+                "score": st.column_config.NumberColumn("score", format="%.4f"),
+                "threshold": st.column_config.NumberColumn("threshold", format="%.2f"),
+                "drifted_when": st.column_config.TextColumn(
+                    "drifts when", help="score <= threshold for p-values (KS), >= for PSI"
                 ),
-            ],
-            ignore_index=True,
+                "drifted": st.column_config.CheckboxColumn("drifted"),
+            },
         )
-        figure = px.histogram(
-            frame.dropna(),
-            x="value",
-            color="data",
-            histnorm="probability density",
-            barmode="overlay",
-            nbins=40,
-            opacity=0.6,
-            color_discrete_map={"reference": "#6b7280", "current": "#2563eb"},
+
+
+def _over_time_chart(history: pd.DataFrame, check: WindowCheck, window: int) -> None:
+    st.markdown(
+        f"**Drift over time**: each window of {window} predictions against "
+        f"{markdown_text(check.reference_name)}, the newest {len(history)} windows"
+    )
+    if history.empty:
+        st.info(f"One window needs {window} predictions.", icon=":material/hourglass_empty:")
+        return
+    figure = drift_over_time_figure(history, check)
+    st.plotly_chart(figure, key="monitor_drift_chart")
+    st.caption(
+        "Red markers: the window alarmed on at least one test (hover for which). The dashed "
+        "line is the feature test's alarm; the dotted line the p-value tests' level."
+    )
+
+
+def _distribution_chart(reference: ReferenceProfile, window_rows: pd.DataFrame) -> None:
+    options = list(reference.features)
+    if reference.fake_probability is not None:
+        options.append(PREDICTION_COLUMN)
+    feature = st.selectbox(
+        "Reference against the window for",
+        options,
+        index=options.index("brightness") if "brightness" in options else 0,
+        key="monitor_feature",
+    )
+    figure = distribution_figure(reference, window_rows, feature)
+    st.plotly_chart(figure, key="monitor_distribution_chart")
+
+
+def _save_reference_form(store: Any, version: str, window_rows: pd.DataFrame) -> None:
+    with st.form("monitor_save_reference", border=False):
+        st.markdown(
+            "**Save this window as a reference** (for example after a planned change of traffic)"
         )
-        figure.update_layout(
-            height=CHART_HEIGHT - 60,
-            margin={"l": 10, "r": 10, "t": 10, "b": 10},
-            xaxis_title=feature,
-            legend={"orientation": "h", "y": -0.25},
+        cols = st.columns([2, 3, 1])
+        name = cols[0].text_input("Name", key="monitor_reference_name", max_chars=64)
+        note = cols[1].text_input("What it holds", key="monitor_reference_note", max_chars=300)
+        submitted = cols[2].form_submit_button("Save", icon=":material/bookmark_add:")
+    if not submitted:
+        return
+    start, end = window_rows["recorded_at"].min(), window_rows["recorded_at"].max()
+    description = (note.strip() + "; " if note.strip() else "") + (
+        f"{len(window_rows):,} predictions by {version}, "
+        f"{start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC"
+    )
+    try:
+        profile = reference_from_window(
+            window_rows, name=name.strip(), description=description, model_version=version
         )
-        st.plotly_chart(figure, key="monitor_distribution_chart")
+        store.save_reference(
+            name.strip(), profile.to_dict(), model_version=version, description=description
+        )
+    except FakeScopeError as exc:
+        st.error(f"Not saved: {exc}")
+        return
+    st.success(f"Saved reference {name.strip()!r}; pick it in **Reference** above.")
+
+
+def _drift_section(
+    predictions: pd.DataFrame, store: Any, registry: Any, chosen_version: str | None
+) -> None:
+    try:
+        active = registry.active_version()
+    except FakeScopeError as exc:  # a damaged registry.json: the Models page can repair it
+        st.warning(f"The registry cannot be read ({exc}); see the Models page.")
+        active = None
+    version = chosen_version or active
+    if version is None:
+        st.info("Pick a model version: drift is measured per version.")
+        return
+    current = predictions[predictions["model_version"] == version]
+    top = st.columns([3, 1])
+    with top[0]:
+        reference, rows = _pick_reference(store, registry, version, current)
+    with top[1]:
+        window = _window_rows(current)
+    if reference is None:
+        return
+    if len(rows) < MIN_WINDOW:
+        st.info(
+            f"{len(rows)} predictions by {version} to judge; a window needs at least "
+            f"{MIN_WINDOW}.",
+            icon=":material/hourglass_empty:",
+        )
+        return
+    # The cache key must change with the log, the rows and the reference's content (a rebuilt
+    # or replaced reference keeps its name).
+    key = (
+        store.url,
+        version,
+        reference.fingerprint(),
+        len(rows),
+        tuple(rows["id"].iloc[[0, -1]]),
+        str(rows["recorded_at"].iloc[-1]),
+    )
+    check, history = _checks(reference, rows, key, window)
+    _headline(check)
+    alert_note = alerts.check_drift_alert(store, resources.settings(), check, version)
+    if alert_note:
+        st.caption(f"Alert: {markdown_text(alert_note)}")
+    left, right = st.columns(2, gap="medium")
+    with left:
+        _over_time_chart(history, check, window)
+    with right:
+        _distribution_chart(reference, rows.iloc[-window:])
+    downloads = st.columns([1, 1, 4])
+    document = drift_document(check, history, version, reference, rows.iloc[-window:])
+    # The HTML holds plotly.js (about 5 MB): made only when the button is pressed.
+    downloads[0].download_button(
+        "Report (HTML)",
+        lambda: to_html(document),
+        file_name=f"fakescope-drift-{version}.html",
+        mime="text/html",
+        key="monitor_report_html",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    downloads[1].download_button(
+        "Report (JSON)",
+        lambda: to_json(document),
+        file_name=f"fakescope-drift-{version}.json",
+        mime="application/json",
+        key="monitor_report_json",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+    _save_reference_form(store, version, rows.iloc[-window:])
+
+
+def _accuracy_section(
+    predictions: pd.DataFrame, store: Any, range_name: str, version: str | None, window: str
+) -> None:
+    """Measured accuracy where people gave labels, and the label-free estimate everywhere."""
+    span = RANGES[range_name]
+    since = datetime.now(timezone.utc) - span if span is not None else None
+    labelled = store.labelled_predictions(since=since, model_version=version)
+    estimated = estimated_performance_over_time(predictions, window)
+    if len(estimated):
+        newest = estimated.iloc[-1]
+        note = alerts.check_accuracy_alert(
+            store,
+            resources.settings(),
+            model_version=version,
+            accuracy=newest["estimated_accuracy"],
+            window_start=newest["window_start"],
+            window_end=newest["window_end"],
+            n=int(newest["n"]),
+        )
+        if note:
+            st.caption(f"Accuracy alert: {markdown_text(note)}")
+    cols = st.columns(4)
+    cols[0].metric("Labelled predictions", f"{len(labelled):,}")
+    measured_all = performance_over_time(labelled, max(1, len(labelled)))
+    if len(labelled) and measured_all["n_decided"].iloc[0]:
+        cols[1].metric("Accuracy (labelled)", f"{measured_all['accuracy'].iloc[0]:.1%}")
+        fpr, fnr = (measured_all[c].iloc[0] for c in ("false_positive_rate", "false_negative_rate"))
+        cols[2].metric(
+            "False positives / negatives",
+            f"{'-' if pd.isna(fpr) else f'{fpr:.0%}'} / {'-' if pd.isna(fnr) else f'{fnr:.0%}'}",
+            help="Real images called fake among real ones decided; fake images called real "
+            "among fake ones decided.",
+        )
+    overall = estimated_performance_over_time(predictions, max(1, len(predictions)))
+    if len(overall) and overall["n_decided"].iloc[0]:
+        cols[3].metric(
+            "Estimated accuracy (no labels)",
+            f"{overall['estimated_accuracy'].iloc[0]:.1%}",
+            help="Confidence-based estimate (CBPE): the mean chance each verdict is right, from "
+            "the calibrated fake probability. Only as good as the calibration.",
+        )
+    measured = performance_over_time(labelled, window) if len(labelled) else labelled
+    figure = accuracy_figure(measured, estimated)
+    st.markdown(f"**Accuracy over time** (windows of {window})")
+    st.plotly_chart(figure, key="monitor_accuracy_chart")
+    if not len(labelled):
+        st.info(
+            "No labels yet: mark verdicts right or wrong on the **Detect** page, or run "
+            "`fakescope label FILE --truth fake`. Until then only the estimate is shown.",
+            icon=":material/label:",
+        )
+        return
+    st.markdown("**Measured and estimated, per window with labels**")
+    st.dataframe(
+        side_by_side(labelled, predictions, window),
+        hide_index=True,
+        key="monitor_accuracy_table",
+        column_config={
+            name: st.column_config.NumberColumn(name.replace("_", " "), format="percent")
+            for name in (
+                "accuracy",
+                "estimated_accuracy",
+                "false_positive_rate",
+                "estimated_false_positive_rate",
+                "false_negative_rate",
+                "estimated_false_negative_rate",
+            )
+        },
+    )
+    st.caption(
+        "Labelled mistakes become training data with `fakescope labels mistakes OUT_DIR`: a "
+        "real/ and fake/ folder that `fakescope train` reads."
+    )
 
 
 def main() -> None:
@@ -414,8 +560,8 @@ def main() -> None:
     times = pd.concat([predictions["recorded_at"], rejections["recorded_at"]])
     window = components.pick_window(times.max() - times.min())
 
-    latency_tab, rejections_tab, drift_tab = st.tabs(
-        ["Latency & throughput", "Rejections", "Drift"], key="monitor_tabs"
+    latency_tab, rejections_tab, drift_tab, accuracy_tab = st.tabs(
+        ["Latency & throughput", "Rejections", "Drift", "Accuracy"], key="monitor_tabs"
     )
     with latency_tab:
         if predictions.empty:
@@ -426,9 +572,14 @@ def main() -> None:
         _rejections_section(rejections)
     with drift_tab:
         try:
-            _drift_section(predictions, registry, version)
+            _drift_section(predictions, store, registry, version)
         except FakeScopeError as exc:
             st.error(f"Drift cannot be computed: {exc}")
+    with accuracy_tab:
+        try:
+            _accuracy_section(predictions, store, range_name, version, window)
+        except FakeScopeError as exc:
+            st.error(f"Accuracy cannot be computed: {exc}")
 
 
 main()

@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 
 from fakescope.acceleration import describe_runtime
 from fakescope.config import Settings
+from fakescope.drift_checks import TESTS
 from fakescope.predictor import Predictor
 from fakescope.registry import Registry
 from fakescope.store import PredictionStore
@@ -288,15 +289,23 @@ def test_app_detect_download_rows_csv_and_json() -> None:
 # ------------------------------------------------------------------------------------ monitor
 
 FEATURES = ("brightness", "contrast", "saturation", "sharpness")
+BASELINE = "Baseline: the first predictions of the range"
 
 
-def _profile(n: int = 200, seed: int = 0) -> dict:
+SPACE = "pca4-000000000000"
+
+
+def _profile(n: int = 200, seed: int = 0, *, embeddings: bool = False) -> dict:
     rng = np.random.default_rng(seed)
-    return {
+    profile = {
         "features": {name: rng.normal(0.5, 0.05, n).tolist() for name in FEATURES},
         "fake_probability": rng.uniform(0, 1, n).tolist(),
         "n_images": n,
     }
+    if embeddings:
+        profile["embeddings"] = rng.normal(0, 1, (n, 4)).tolist()
+        profile["embedding_space"] = SPACE
+    return profile
 
 
 def _fill_log(
@@ -307,16 +316,28 @@ def _fill_log(
     version: str = "v1",
     start: datetime | None = None,
     seed: int = 1,
+    embedding_shift: float = 0.0,
 ) -> list[float]:
-    """Log `n` predictions one minute apart (features ~ the profile's, plus `shift`)."""
+    """Log `n` predictions one minute apart (features ~ the profile's, plus `shift`; embeddings
+    ~ the profile's, plus `embedding_shift`)."""
     rng = np.random.default_rng(seed)
     store = _store(settings)
     start = start or datetime.now(timezone.utc) - timedelta(minutes=n)
     latencies = [float(10 + i % 40) for i in range(n)]
     for i in range(n):
         features = {name: float(rng.normal(0.5 + shift, 0.05)) for name in FEATURES}
+        embedding = tuple(float(v) for v in rng.normal(embedding_shift, 1, 4))
         prediction = Prediction(
-            "real", float(rng.uniform()), {}, "demo", version, latencies[i], f"{i:064x}", features
+            "real",
+            float(rng.uniform()),
+            {},
+            "demo",
+            version,
+            latencies[i],
+            f"{i:064x}",
+            features,
+            embedding=embedding,
+            embedding_space=SPACE,
         )
         store.record_prediction(
             prediction, source="simulate", recorded_at=start + timedelta(minutes=i)
@@ -356,9 +377,14 @@ def test_app_monitor_populated_log_shows_charts_and_no_drift(app_env: Callable) 
         "monitor_rejection_chart",
         "monitor_drift_chart",
         "monitor_distribution_chart",
+        "monitor_accuracy_chart",
     }
-    assert any("No dataset drift" in text for text in _texts(at.success))
-    assert any("Reference: reference_profile.json of v1" in c for c in _texts(at.caption))
+    assert any("No drift in this window" in text for text in _texts(at.success))
+    # Every figure names its reference and its window.
+    caption = next(c for c in _texts(at.caption) if c.startswith("**Reference**"))
+    assert "v1 reference" in caption and "**Window**: 120 predictions" in caption
+    checks = _table(at, "compares")
+    assert list(checks["test"]) == list(TESTS)
     drift = _table(at, "drifted_when")
     assert set(drift["feature"]) == {*FEATURES, "fake_probability"}
     assert list(drift.columns[:6]) == [
@@ -379,7 +405,7 @@ def test_app_monitor_shifted_inputs_raise_drift_alarm(app_env: Callable) -> None
     _fill_log(settings, shift=0.2)
     at = _run("monitor")
     alarms = _texts(at.error)
-    assert len(alarms) == 1 and alarms[0].startswith("**Drift detected**: 100% of features")
+    assert len(alarms) == 1 and alarms[0].startswith("Drift detected in this window: features")
     drift = _table(at, "drifted_when")
     assert drift[drift["feature"].isin(FEATURES)]["drifted"].all()
     at.selectbox(key="monitor_feature").set_value("fake_probability").run()
@@ -392,15 +418,15 @@ def test_app_monitor_baseline_window_reference_finds_a_later_shift(app_env: Call
     now = datetime.now(timezone.utc)
     _fill_log(settings, n=100, shift=0.2, start=now - timedelta(minutes=200))
     at = _run("monitor")
-    assert _texts(at.error)[0].startswith("**Drift detected**")
+    assert _texts(at.error)[0].startswith("Drift detected")
     # Against the first 100 rows of the log, 100 more like them do not drift...
     _fill_log(settings, n=100, shift=0.2, start=now - timedelta(minutes=100), seed=2)
     at.button(key="monitor_refresh").click().run()
-    at.radio(key="monitor_reference").set_value("Baseline window of the log").run()
+    at.selectbox(key="monitor_reference").set_value(BASELINE).run()
     at.number_input(key="monitor_baseline_rows").set_value(100).run()
     assert not at.exception, at.exception
-    assert any("the first 100 predictions" in c for c in _texts(at.caption))
-    assert any("No dataset drift" in text for text in _texts(at.success))
+    assert any("the first 100 predictions of the range" in c for c in _texts(at.caption))
+    assert any("No drift in this window" in text for text in _texts(at.success))
     assert not _texts(at.error)
 
 
@@ -410,11 +436,11 @@ def test_app_monitor_baseline_window_flags_a_shift_after_it(app_env: Callable) -
     _fill_log(settings, n=100, start=now - timedelta(minutes=200))
     _fill_log(settings, n=100, shift=0.2, start=now - timedelta(minutes=100), seed=2)
     at = _run("monitor")
-    at.radio(key="monitor_reference").set_value("Baseline window of the log").run()
+    at.selectbox(key="monitor_reference").set_value(BASELINE).run()
     at.number_input(key="monitor_baseline_rows").set_value(100).run()
     assert not at.exception, at.exception
     alarms = _texts(at.error)
-    assert len(alarms) == 1 and alarms[0].startswith("**Drift detected**")
+    assert len(alarms) == 1 and alarms[0].startswith("Drift detected")
 
 
 def test_app_monitor_version_without_reference_says_so(app_env: Callable) -> None:
@@ -422,8 +448,10 @@ def test_app_monitor_version_without_reference_says_so(app_env: Callable) -> Non
     _fill_log(settings)
     at = _run("monitor")
     warnings = _texts(at.warning)
-    assert any("v1 has no reference_profile.json" in text for text in warnings)
-    assert len(at.get("plotly_chart")) == 4  # latency, histogram, throughput, rejections
+    assert any("version v1 has no reference_profile.json" in text for text in warnings)
+    assert any("fakescope reference build --version v1" in text for text in warnings)
+    charts = {chart.key for chart in at.get("plotly_chart")}
+    assert "monitor_drift_chart" not in charts and "monitor_latency_chart" in charts
 
 
 def test_app_monitor_filters_by_time_range_and_version(app_env: Callable) -> None:
@@ -448,7 +476,7 @@ def test_app_monitor_only_rejections_shows_counts_without_latency(app_env: Calla
     for reason in ("empty", "corrupt"):
         store.record_rejection(Rejection(reason, f"{reason} file", "f.png", None), source="cli")
     at = _run("monitor")
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = {m.label: m.value for m in at.metric if m.label != "Labelled predictions"}
     assert metrics == {
         "Predictions": "0",
         "Latency p50": "-",
@@ -949,7 +977,8 @@ def test_app_monitor_drift_with_too_few_rows_says_so(app_env: Callable) -> None:
     at = _run("monitor")
     assert not at.exception, at.exception
     assert any(
-        t.startswith("Too little data for a drift-over-time chart") for t in _texts(at.info)
+        t.startswith("12 predictions by v1 to judge; a window needs at least 30")
+        for t in _texts(at.info)
     ), (_texts(at.info), _texts(at.warning))
     assert "monitor_drift_chart" not in {chart.key for chart in at.get("plotly_chart")}
 
@@ -1024,3 +1053,92 @@ def test_app_models_say_when_a_version_has_no_generator_report(app_env: Callable
     app_env()
     at = _run("models")
     assert any("no report on real generators' output" in c for c in _texts(at.caption))
+
+
+# ------------------------------------------------------------- ground truth, references, reports
+
+
+@pytest.mark.parametrize("band", ["0", "0.98"])
+def test_app_detect_label_is_stored_with_the_prediction_and_shown_on_monitor(
+    app_env: Callable, monkeypatch: pytest.MonkeyPatch, band: str
+) -> None:
+    # Band 0: every verdict is real or fake (Right / Wrong); 0.98: every verdict is uncertain
+    # (the true label is asked for instead).
+    monkeypatch.setenv("FAKESCOPE_UNCERTAIN_BAND", band)
+    _, settings = app_env()
+    at = _run()
+    data = encode(photo_like(), quality=90)
+    at.file_uploader(key="detect_uploads").upload("cat.jpg", data, "image/jpeg").run()
+    assert not at.exception, at.exception
+    store = _store(settings)
+    (logged,) = store.predictions().itertuples()
+    assert (logged.verdict == "uncertain") == (band == "0.98")
+    (control,) = at.segmented_control
+    expected_options = (
+        ["It's real", "It's fake"] if logged.verdict == "uncertain" else ["Right", "Wrong"]
+    )
+    assert list(control.options) == expected_options
+    control.set_value(expected_options[1]).run()
+    assert not at.exception, at.exception
+    truth = "fake" if logged.verdict in ("real", "uncertain") else "real"
+    labels = store.labels()
+    assert list(labels["truth"]) == [truth] and list(labels["source"]) == ["dashboard"]
+    assert list(labels["prediction_id"]) == [logged.id]
+    assert any(f"stored as {truth}" in c for c in _texts(at.caption))
+    # The prediction is unchanged; the image is kept so the mistake can become training data.
+    assert store.predictions()["verdict"].tolist() == [logged.verdict]
+    kept = list((Path(settings.data_dir) / "labelled_images").iterdir())
+    assert [p.read_bytes() for p in kept] == [data]
+    monitor = _run("monitor")
+    metrics = {m.label: m.value for m in monitor.metric}
+    assert metrics["Labelled predictions"] == "1"
+    if logged.verdict == "uncertain":
+        # An uncertain verdict is neither right nor wrong: no accuracy from it, nor an estimate.
+        assert "Accuracy (labelled)" not in metrics
+    else:
+        assert metrics["Accuracy (labelled)"] == "0.0%"  # it was marked wrong
+        assert "Estimated accuracy (no labels)" in metrics
+
+
+def test_app_monitor_embedding_drift_alarms_when_features_do_not(app_env: Callable) -> None:
+    _, settings = app_env(profile=_profile(embeddings=True))
+    _fill_log(settings, n=120, embedding_shift=1.0)
+    at = _run("monitor")
+    alarms = _texts(at.error)
+    assert len(alarms) == 1 and "embedding_mmd" in alarms[0], alarms
+    assert "features" not in alarms[0].split(":", 1)[1]
+    checks = _table(at, "compares").set_index("test")
+    assert checks.loc["embedding_mmd", "drifted"] and checks.loc["embedding_classifier", "drifted"]
+    assert not checks.loc["features", "drifted"]
+
+
+def test_app_monitor_saves_a_window_as_a_named_reference_and_uses_it(app_env: Callable) -> None:
+    _, settings = app_env(profile=_profile(embeddings=True))
+    now = datetime.now(timezone.utc)
+    _fill_log(settings, n=150, shift=0.2, start=now - timedelta(minutes=300))
+    at = _run("monitor")
+    assert _texts(at.error)[0].startswith("Drift detected")  # against the model's reference
+    at.text_input(key="monitor_reference_name").input("after the camera change")
+    at.text_input(key="monitor_reference_note").input("new <b>cameras</b>")
+    at.button[[b.label for b in at.button].index("Save")].click().run()
+    assert not at.exception, at.exception
+    assert any("Saved reference 'after the camera change'" in s for s in _texts(at.success))
+    (saved,) = _store(settings).references()
+    assert saved["model_version"] == "v1" and saved["n_images"] == 150
+    # 100 more predictions like the saved window do not drift against it.
+    _fill_log(settings, n=100, shift=0.2, start=now - timedelta(minutes=120), seed=3)
+    at.button(key="monitor_refresh").click().run()
+    label = next(o for o in at.selectbox(key="monitor_reference").options if "camera" in o)
+    at.selectbox(key="monitor_reference").set_value(label).run()
+    assert not at.exception, at.exception
+    caption = next(c for c in _texts(at.caption) if c.startswith("**Reference**"))
+    assert "after the camera change" in caption and "<b>" not in caption
+    assert not any(t.startswith("Drift detected") for t in _texts(at.error))
+
+
+def test_app_monitor_offers_the_drift_report_as_html_and_json(app_env: Callable) -> None:
+    _, settings = app_env(profile=_profile(embeddings=True))
+    _fill_log(settings, n=60)
+    at = _run("monitor")
+    labels = [b.label for b in at.get("download_button")]
+    assert "Report (HTML)" in labels and "Report (JSON)" in labels

@@ -148,7 +148,7 @@ def test_settings_read_alert_variables() -> None:
 def test_settings_alerts_are_off_by_default() -> None:
     settings = Settings.from_env({})
     assert settings.alert_webhook_url == ""
-    assert settings.alert_accuracy_floor == 0.8
+    assert settings.alert_accuracy_floor == 0.75
     assert settings.alert_timeout_seconds == 5.0
 
 

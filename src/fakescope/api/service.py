@@ -18,8 +18,10 @@ from fakescope.acceleration import describe_runtime
 from fakescope.cli import _outcome_row
 from fakescope.config import Settings
 from fakescope.drift import ReferenceProfile, drift_report
+from fakescope.drift_checks import DEFAULT_WINDOW, check_window
 from fakescope.errors import FakeScopeError
 from fakescope.predictor import Predictor
+from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
 from fakescope.registry import Registry
 from fakescope.safe_text import without_server_paths
 from fakescope.store import PredictionStore
@@ -190,28 +192,18 @@ def model_summary(predictor: Predictor, registry: Registry, settings: Settings) 
 
 
 def _reference_profile(registry: Registry, version: str) -> ReferenceProfile:
-    """The version's reference_profile.json (as the Monitor page reads it).
+    """The version's own reference (as the Monitor page reads it).
 
     Raises:
         ApiError: 409 ``no_reference`` with the reason when there is none to compare with.
     """
     try:
-        known = {v.version for v in registry.versions()}
-        data = registry.read_json(version, "reference_profile.json") if version in known else None
+        return load_reference(ReferenceChoice(MODEL_REFERENCE, ""), registry, None, version)
     except FakeScopeError as exc:
-        raise ApiError(409, "no_reference", f"the reference profile cannot be read: {exc}")
-    if data is None:
         raise ApiError(
             409,
             "no_reference",
-            f"model version {version} has no reference_profile.json in the registry; "
-            "use reference=baseline to compare with an early part of the log",
-        )
-    try:
-        return ReferenceProfile.from_json(data)
-    except (FakeScopeError, KeyError, TypeError, ValueError) as exc:
-        raise ApiError(
-            409, "no_reference", f"{version}'s reference_profile.json is malformed: {exc}"
+            f"{exc}; use reference=baseline to compare with an early part of the log",
         )
 
 
@@ -256,7 +248,7 @@ def drift_summary(
             raise ApiError(409, "no_reference", "the registry has no active version")
     span = WINDOWS[window]
     since = datetime.now(timezone.utc) - span if span is not None else None
-    current = store.predictions(since=since, model_version=version)
+    current = store.predictions(since=since, model_version=version, embeddings=True)
     if reference == "baseline":
         rows = (
             baseline_rows
@@ -271,14 +263,18 @@ def drift_summary(
                 f"{max(rows, MIN_BASELINE_ROWS) + MIN_BASELINE_ROWS} in the window; "
                 f"there are {len(current)}",
             )
-        profile = ReferenceProfile.from_frame(current.iloc[:rows])
-        current = current.iloc[rows:]
         described = f"the first {rows} predictions by {version} in the window"
+        profile = ReferenceProfile.from_frame(
+            current.iloc[:rows], metadata={"name": "baseline", "description": described}
+        )
+        current = current.iloc[rows:]
     else:
         profile = _reference_profile(registry, version)
-        described = f"reference_profile.json of {version} ({profile.n_images} images)"
+        described = f"{profile.name}: {profile.description}"
     report = drift_report(profile, current)
     table = report.to_frame()
+    # Every test on the newest window, as the Monitor page's headline.
+    check = check_window(profile, current.iloc[-DEFAULT_WINDOW:])
     return {
         "model_version": version,
         "window": window,
@@ -298,6 +294,17 @@ def drift_summary(
             {k: (None if _is_nan(v) else v) for k, v in row.items()}
             for row in table.to_dict(orient="records")
         ],
+        "newest_window": {
+            "reference": check.reference_label,
+            "window": check.window_label,
+            "drifted": check.drifted,
+            "alarms": check.alarms,
+            "level": check.level,
+            "tests": [
+                {k: (None if _is_nan(v) else v) for k, v in row.items()}
+                for row in check.to_frame().to_dict(orient="records")
+            ],
+        },
     }
 
 
