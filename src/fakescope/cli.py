@@ -1289,7 +1289,7 @@ def _add_monitor_command(commands: Any) -> None:
         description="Run every drift test on the newest N predictions of a model version "
         "against its reference (or a named one), print the verdict, optionally send the "
         "webhook alerts (drift, estimated accuracy below the floor; once per window) and "
-        "write the report as HTML or JSON. Exit 0 when quiet, 3 when drift is detected.",
+        "write the report as HTML or JSON. Exit 0 when quiet, 4 when drift is detected.",
     )
     monitor.add_argument("--version", help="model version (default: the active one)")
     monitor.add_argument("--reference", help="a named reference (default: the version's own)")
@@ -1300,61 +1300,45 @@ def _add_monitor_command(commands: Any) -> None:
 
 
 def _cmd_monitor(args: argparse.Namespace, settings: Settings) -> int:
-    from fakescope import alerts
-    from fakescope.drift_checks import MIN_WINDOW, check_over_time, check_window
-    from fakescope.feedback import estimated_performance_over_time
+    from fakescope.drift_checks import MIN_WINDOW, check_over_time
     from fakescope.monitor_report import to_html, to_json
     from fakescope.monitor_views import drift_document
-    from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
     from fakescope.store import PredictionStore
+    from fakescope.watch import check_and_alert
 
     if args.window < MIN_WINDOW:
         raise UsageError(f"--window must be at least {MIN_WINDOW}")
     if args.report and Path(args.report).suffix.lower() not in (".html", ".json"):
         raise UsageError("--report must name a .html or .json file")
-    version = _version_or_active(settings, args.version)
-    store = PredictionStore.from_settings(settings)
-    choice = (
-        ReferenceChoice(f"named:{args.reference}", args.reference, args.reference)
-        if args.reference
-        else ReferenceChoice(MODEL_REFERENCE, "")
+    if args.alert and not settings.alert_webhook_url:
+        print("alerts: off (set FAKESCOPE_ALERT_WEBHOOK_URL)")
+    result = check_and_alert(
+        PredictionStore.from_settings(settings),
+        _registry(settings),
+        settings,
+        version=args.version,
+        reference_name=args.reference,
+        window=args.window,
+        history_windows=12,
+        alert=args.alert,
     )
-    reference = load_reference(choice, _registry(settings), store, version)
-    rows = store.predictions(model_version=version, limit=args.window * 12, embeddings=True)
-    check = check_window(reference, rows.iloc[-args.window :])
+    check = result.check
     print(f"reference: {check.reference_label}")
     print(f"window: {check.window_label}")
     for row in check.to_frame().itertuples(index=False):
         verdict = {True: "DRIFT", False: "ok", None: "no verdict"}[row.drifted]
         score = "-" if row.score is None or row.score != row.score else f"{row.score:.4f}"
         print(f"  {row.test:<22} {verdict:<10} score {score:<8} ({row.detail})")
-    print(
-        "verdict: " + {True: "DRIFT DETECTED", False: "no drift", None: "no verdict"}[check.drifted]
-    )
-    window_rows = rows.iloc[-args.window :]
-    if args.alert:
-        if not settings.alert_webhook_url:
-            print("alerts: off (set FAKESCOPE_ALERT_WEBHOOK_URL)")
-        estimate = estimated_performance_over_time(window_rows, max(1, len(window_rows)))
-        accuracy = estimate["estimated_accuracy"].iloc[0] if len(estimate) else None
-        notes = {
-            "drift": alerts.check_drift_alert(store, settings, check, version),
-            "estimated accuracy": alerts.check_accuracy_alert(
-                store,
-                settings,
-                model_version=version,
-                accuracy=accuracy,
-                window_start=check.window_start,
-                window_end=check.window_end,
-                n=check.n,
-            ),
-        }
-        for kind, note in notes.items():
-            if note is not None:
-                print(f"alert ({kind}): {note}")
+    verdict = {True: "DRIFT DETECTED", False: "no drift", None: "no verdict"}[check.drifted]
+    print(f"verdict: {verdict}")
+    for kind, note in result.alerts.items():
+        if note is not None:
+            print(f"alert ({kind}): {note}")
     if args.report:
-        history = check_over_time(reference, rows, window=args.window)
-        document = drift_document(check, history, version, reference, window_rows)
+        history = check_over_time(result.reference, result.rows, window=args.window)
+        document = drift_document(
+            check, history, result.version, result.reference, result.rows.iloc[-args.window :]
+        )
         text = to_html(document) if args.report.lower().endswith(".html") else to_json(document)
         Path(args.report).write_text(text, encoding="utf-8")
         print(f"report written to {args.report}")

@@ -156,6 +156,9 @@ class Settings:
             (docs/monitoring.md), so a window under 0.75 means the traffic or the model changed.
         alert_timeout_seconds: how long one webhook call may wait to connect and for each read
             of the answer (FAKESCOPE_ALERT_TIMEOUT, seconds, more than 0 and at most 60).
+        alert_check_minutes: with a webhook set, the server checks the newest window every this
+            many minutes and alerts without anyone opening the Monitor page
+            (FAKESCOPE_ALERT_CHECK_MINUTES; 0 = only the page and ``fakescope monitor --alert``).
     """
 
     model_source: str | None = None
@@ -193,6 +196,7 @@ class Settings:
     alert_webhook_url: str = dataclasses.field(default="", repr=False)
     alert_accuracy_floor: float = 0.75
     alert_timeout_seconds: float = 5.0
+    alert_check_minutes: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -243,6 +247,10 @@ class Settings:
             raise ConfigError(
                 f"alert_timeout_seconds must be more than 0 and at most "
                 f"{MAX_ALERT_TIMEOUT_SECONDS:g}, got {self.alert_timeout_seconds}"
+            )
+        if not (math.isfinite(self.alert_check_minutes) and self.alert_check_minutes >= 0):
+            raise ConfigError(
+                f"alert_check_minutes must be 0 (off) or more, got {self.alert_check_minutes}"
             )
 
     @property
@@ -317,6 +325,7 @@ class Settings:
             ("API_RATE_PER_MINUTE", "api_rate_per_minute"),
             ("ALERT_ACCURACY_FLOOR", "alert_accuracy_floor"),
             ("ALERT_TIMEOUT", "alert_timeout_seconds"),
+            ("ALERT_CHECK_MINUTES", "alert_check_minutes"),
         ):
             if (parsed := number(name, float)) is not None:
                 kwargs[attr] = parsed

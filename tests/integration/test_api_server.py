@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_support import ApiServer, call, multipart, predict, running_api_server
+from api_support import ApiServer, Reply, call, multipart, predict, running_api_server
 from conftest import encode, photo_like
 from hostile_corpus import ACCEPT, build_corpus
 from prometheus_client.parser import text_string_to_metric_families
@@ -277,6 +277,38 @@ def test_drift_route(server: ApiServer) -> None:
     assert too_few.status == 409 and too_few.json()["code"] == "not_enough_data"
     bad = call(f"{server.url}/api/v1/drift?window=week", headers=auth())
     assert bad.status == 422
+
+
+def test_labels_route_stores_ground_truth_for_a_prediction(server: ApiServer) -> None:
+    image = [("harbour.jpg", encode(photo_like(seed=7)))]
+    result = predict(server, image, key=KEY).json()["results"][0]
+    store = PredictionStore(f"sqlite:///{server.data_dir / 'predictions.db'}")
+    logged = store.find_prediction(sha256=result["sha256"])
+
+    def post(body: object, key: str | None = KEY) -> Reply:
+        headers = {"Content-Type": "application/json", **(auth(key) if key else {})}
+        data = json.dumps(body).encode()
+        return call(f"{server.url}/api/v1/labels", method="POST", data=data, headers=headers)
+
+    by_id = post({"truth": "Fake", "prediction_id": int(logged["id"])})
+    assert by_id.status == 201, by_id.body
+    assert by_id.json() == {
+        "label_id": by_id.json()["label_id"],
+        "truth": "fake",
+        "prediction_id": int(logged["id"]),
+        "sha256": result["sha256"],
+    }
+    by_hash = post({"truth": "real", "sha256": result["sha256"], "note": "checked by hand"})
+    assert by_hash.status == 201 and by_hash.json()["prediction_id"] is None
+    labels = store.labels()
+    assert list(labels["truth"][-2:]) == ["fake", "real"] and set(labels["source"]) == {"api"}
+    # The prediction itself never changes.
+    assert store.find_prediction(prediction_id=int(logged["id"]))["verdict"] == logged["verdict"]
+    assert post({"truth": "fake", "prediction_id": 10**9}).status == 404
+    wrong = post({"truth": "maybe", "sha256": result["sha256"]})
+    assert wrong.status == 422 and "truth must be one of" in wrong.json()["message"]
+    assert post(["not", "an", "object"]).json()["code"] == "invalid_label"
+    assert post({"truth": "fake"}, key=None).status == 401
 
 
 def test_metrics_parse_and_count(server: ApiServer) -> None:

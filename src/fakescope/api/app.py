@@ -40,6 +40,7 @@ from fakescope.config import Settings
 from fakescope.errors import FakeScopeError
 from fakescope.registry import Registry
 from fakescope.store import PredictionStore
+from fakescope.watch import Watcher
 
 API_PREFIX = "/api"
 OPS_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -47,6 +48,7 @@ KNOWN_ROUTES = (
     "/api/v1/predict",
     "/api/v1/model",
     "/api/v1/drift",
+    "/api/v1/labels",
     "/api/docs",
     "/api/openapi.json",
     *OPS_PATHS,
@@ -156,9 +158,16 @@ class ApiServer:
 
     @asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[dict[str, Any]]:
-        """Load the model at start (in a thread: the dashboard answers meanwhile)."""
+        """Load the model at start (in a thread: the dashboard answers meanwhile); with a
+        webhook set, check the newest window for alerts on a timer (:mod:`fakescope.watch`)."""
         task = asyncio.get_running_loop().run_in_executor(None, self.load_model)
+        watcher = None
+        if self.settings.alert_webhook_url and self.settings.alert_check_minutes > 0:
+            watcher = Watcher(self._store, self.registry, self.settings)
+            watcher.start()
         yield {"fakescope_api": self}
+        if watcher is not None:
+            watcher.stop()
         if not task.done():
             task.cancel()
 
@@ -289,6 +298,20 @@ class ApiServer:
                 service.model_summary, predictor, self.registry(), self.settings
             )
             return JSONResponse(body)
+
+        @api.post(
+            "/v1/labels",
+            summary="Record what an image really is (ground truth for accuracy monitoring)",
+            responses={404: {"description": "no such prediction"}, 422: {"description": "bad"}},
+        )
+        async def labels(request: Request) -> Response:
+            try:
+                body = await request.json()
+            except ValueError:
+                body = None
+            store = await run_in_threadpool(self.store)
+            answer = await run_in_threadpool(service.record_label, store, body)
+            return JSONResponse(answer, status_code=201)
 
         @api.get("/v1/drift", summary="Drift summary, as the Monitor page computes it")
         async def drift(

@@ -308,6 +308,52 @@ def drift_summary(
     }
 
 
+def record_label(store: PredictionStore | None, body: Any) -> dict[str, Any]:
+    """``POST /api/v1/labels``: a ground-truth label for a logged prediction or an image.
+
+    ``body`` is a JSON object: ``truth`` (``real``/``fake``) and ``prediction_id`` (the label
+    applies to that prediction) or ``sha256`` (to every prediction of that image), optionally
+    ``note``. The prediction itself never changes (see ``PredictionStore.record_label``).
+
+    Raises:
+        ApiError: 422 ``invalid_label`` for a malformed body or value, 404 ``not_found`` for an
+            unknown prediction id, 503 ``log_unavailable`` when the log cannot be opened.
+    """
+    if store is None:
+        raise ApiError(503, "log_unavailable", "the prediction log cannot be opened")
+    accepted = (
+        'a JSON object {"truth": "real" | "fake", "prediction_id": N} or {"truth": ..., '
+        '"sha256": "<64 hex>"}, optionally "note"'
+    )
+    if not isinstance(body, dict) or set(body) - {"truth", "prediction_id", "sha256", "note"}:
+        raise ApiError(422, "invalid_label", f"send {accepted}")
+    prediction_id, logged = body.get("prediction_id"), None
+    if prediction_id is not None:
+        if isinstance(prediction_id, bool) or not isinstance(prediction_id, int):
+            raise ApiError(
+                422, "invalid_label", f"prediction_id must be a whole number; send {accepted}"
+            )
+        logged = store.find_prediction(prediction_id=prediction_id)
+        if logged is None:
+            raise ApiError(404, "not_found", f"no prediction with id {prediction_id}")
+    try:
+        label_id = store.record_label(
+            truth=body.get("truth"),
+            prediction_id=prediction_id,
+            sha256=body.get("sha256"),
+            source=SOURCE,
+            note=body.get("note"),
+        )
+    except FakeScopeError as exc:
+        raise ApiError(422, "invalid_label", f"{exc}; send {accepted}")
+    return {
+        "label_id": label_id,
+        "truth": str(body["truth"]).strip().lower(),
+        "prediction_id": prediction_id,
+        "sha256": logged["sha256"] if logged is not None else str(body["sha256"]).strip().lower(),
+    }
+
+
 def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and value != value
 
