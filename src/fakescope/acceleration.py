@@ -27,9 +27,9 @@ keeps the serving process's memory down) and checks its result against float32 o
 when the prepared model fails or disagrees, the float32 weights are put back and ``fp32`` is used.
 Nothing is compiled, so a model is ready in well under a second.
 
-Which *runtime* runs the model is chosen by :func:`choose_runtime`: OpenVINO
-(:mod:`fakescope.openvino_runtime`, an exported graph) for ``fp32`` and ``bf16`` when it is
-installed, else torch with the modes above.
+Which *runtime* runs the model is chosen in :mod:`fakescope.backends` (one module per runtime
+behind one interface): OpenVINO (:mod:`fakescope.openvino_runtime`, an exported graph) for
+``fp32`` and ``bf16`` when it is installed, else torch with the modes above.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from fakescope.errors import ConfigError
+from fakescope.probe import PROBE_TOLERANCE, probe_input  # noqa: F401 (probe_input: re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +58,6 @@ BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 # oneDNN (torch's packed Linear) runs bfloat16 at all, emulated or not, with AVX-NE-CONVERT or with
 # all three of these AVX-512 subsets; elsewhere (AVX2-only CPUs) it raises on the first bf16 weight.
 BF16_EMULATION_FLAGS = frozenset({"avx512bw", "avx512vl", "avx512dq"})
-# Largest change of the fake probability on the load-time probe before a mode is refused. The probe
-# is random noise, where the model is least certain, so this is a guard against broken kernels, not
-# the fidelity target (0.01 on real images, checked by the fidelity tests).
-PROBE_TOLERANCE = 0.05
 # Classifier heads stay float32: they are tiny, and their rounding would land on the logits.
 # A head is found by its output size (the number of labels) or, failing that, by these names.
 HEAD_NAMES = ("classifier", "head", "fc", "score")
@@ -198,47 +195,6 @@ def choose_precision(requested: str = "auto", cpu: CpuInfo | None = None) -> Pre
             "bf16", requested, "set in settings (the CPU emulates bfloat16: likely slower)"
         )
     return PrecisionChoice(requested, requested, "set in settings")
-
-
-@dataclass(frozen=True)
-class RuntimeChoice:
-    """What runs the model, and why.
-
-    Attributes:
-        runtime: ``torch`` or ``openvino``.
-        requested: what the settings asked for (``auto`` or a runtime).
-        reason: one sentence, shown in logs and on the Models page.
-    """
-
-    runtime: str
-    requested: str
-    reason: str
-
-
-def choose_runtime(requested: str, mode: str) -> RuntimeChoice:
-    """Pick the runtime for a precision mode.
-
-    ``auto`` and ``openvino`` give OpenVINO for ``fp32``/``bf16`` when it can be imported, else
-    torch with the reason; ``torch`` always gives torch.
-
-    Raises:
-        ConfigError: ``requested`` is not one of :data:`RUNTIMES`.
-    """
-    if requested not in RUNTIMES:
-        raise ConfigError(f"runtime must be one of {', '.join(RUNTIMES)}, got {requested!r}")
-    if requested == "torch":
-        return RuntimeChoice("torch", requested, "set in settings")
-    if mode not in OPENVINO_MODES:
-        return RuntimeChoice(
-            "torch", requested, f"OpenVINO runs fp32 or bf16 only; {mode} runs on torch"
-        )
-    from fakescope.openvino_runtime import openvino_version
-
-    version = openvino_version()
-    if version is None:
-        return RuntimeChoice("torch", requested, "OpenVINO is not installed")
-    origin = "auto" if requested == "auto" else "set in settings"
-    return RuntimeChoice("openvino", requested, f"{origin}: OpenVINO {version}")
 
 
 def describe_runtime(details: Mapping[str, Any]) -> str:
@@ -405,14 +361,6 @@ def convertible_linear_count(module: Any, heads: Iterable[str] = HEAD_NAMES) -> 
 
 
 NO_LINEAR_REASON = "the model has no Linear layer to convert"
-
-
-def probe_input(shape: tuple[int, ...], seed: int = 0) -> Any:
-    """A deterministic probe batch: smooth noise in the normalized pixel range [-1, 1]."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(shape, generator=generator) * 2.0 - 1.0
 
 
 def _probabilities(module: Any, pixel_values: Any) -> Any:

@@ -21,7 +21,7 @@ How:
 3. **Compile and check** (:func:`prepare_graph`): the graph is compiled for the CPU with the
    precision asked for (``INFERENCE_PRECISION_HINT``), then run on the probe; a graph that
    fails, gives non-finite logits, or moves a probability by more than
-   :data:`fakescope.acceleration.PROBE_TOLERANCE` from the stored float32 answer is refused (a
+   :data:`fakescope.probe.PROBE_TOLERANCE` from the stored float32 answer is refused (a
    cached one is deleted and exported once more). The caller then falls back to torch.
 
 Exporting ViT-B/16 takes about 3 s; finding and compiling a cached graph about 0.5 s, which keeps
@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from fakescope.errors import FakeScopeError
+from fakescope.probe import PROBE_TOLERANCE, probe_input
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +118,6 @@ def graph_key(model: Any) -> str:
 
 def _probe(model: Any) -> np.ndarray:
     """The fixed probe batch (one input) for this model's input size."""
-    from fakescope.acceleration import probe_input
-
     height, width = model.spec.input_size
     return probe_input((1, 3, height, width)).numpy()
 
@@ -410,8 +409,6 @@ def _compile_checked(
     Raises:
         GraphError: fp32 fails too (the error of the fp32 attempt).
     """
-    from fakescope.acceleration import PROBE_TOLERANCE
-
     refused = None
     for candidate in dict.fromkeys((mode, "fp32")):
         try:

@@ -25,30 +25,13 @@ import fakescope.runtime_env  # noqa: F401  (before torch: sets the OpenMP wait 
 import torch
 from PIL import Image
 
-from fakescope.acceleration import (
-    NO_LINEAR_REASON,
-    AccelerationReport,
-    CpuInfo,
-    PrecisionChoice,
-    accelerate,
-    accelerated_report,
-    choose_precision,
-    choose_runtime,
-    convertible_linear_count,
-    read_cpu_info,
-)
+from fakescope.acceleration import AccelerationReport, CpuInfo, PrecisionChoice
+from fakescope.backends import Backend, choose_backend
 from fakescope.config import Settings
-from fakescope.embedding import (
-    EmbeddingError,
-    PooledCapture,
-    Projection,
-    head_input_dim,
-    load_projection,
-)
-from fakescope.errors import ConfigError, InvalidArgumentError, InvalidImageError
+from fakescope.embedding import EmbeddingError, Projection, head_input_dim, load_projection
+from fakescope.errors import InvalidArgumentError, InvalidImageError
 from fakescope.images import BatchPixels, LoadedImage, compute_features, load_image
 from fakescope.model import LoadedModel, ModelInfo
-from fakescope.openvino_runtime import CompiledGraph, GraphError, prepare_graph
 from fakescope.photo_check import PhotoCheck, check_photograph
 from fakescope.preprocess import image_to_inputs
 from fakescope.verdicts import Prediction, Rejection, verdict_for
@@ -120,10 +103,9 @@ class Predictor:
         self._prep_workers = max(1, torch.get_num_threads())
         self._prep_pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        # The OpenVINO graph, when that runtime is in use; None means the torch module runs.
-        self._graph: CompiledGraph | None = None
         self.projection = self._load_projection()
-        self.precision_choice, self.acceleration = self._prepare_precision()
+        self.backend: Backend
+        self.precision_choice, self.acceleration = self._prepare_backend()
 
     def _load_projection(self) -> Projection | None:
         """The embedding projection saved with the model, or the seeded random one.
@@ -136,90 +118,17 @@ class Predictor:
             logger.warning("no embeddings for %s: %s", self.model.info.name, exc)
             return None
 
-    def _prepare_precision(self) -> tuple[PrecisionChoice, AccelerationReport]:
-        """Choose the precision for this CPU and convert the model once (see __init__)."""
-        cpu = self._cpu or read_cpu_info()
-        choice = choose_precision(self.settings.precision, cpu)
-        existing = accelerated_report(self.model.module)
-        if existing is not None:
-            # A LoadedModel shared by several Predictors is prepared once; another precision
-            # cannot be had without reloading the float32 weights.
-            if choice.mode not in (existing.mode, existing.requested_mode):
-                raise ConfigError(
-                    f"model {self.model.info.name} is already prepared for {existing.mode}; "
-                    f"load it again to run it in {choice.mode}"
-                )
-            return choice, existing
-        runtime = choose_runtime(self.settings.runtime, choice.mode)
-        details: dict[str, Any] = {"runtime": runtime.runtime, "runtime_reason": runtime.reason}
-        mode, reasons = choice.mode, []
-        if mode != "fp32" and convertible_linear_count(self.model.module) == 0:
-            # A CNN runs fp32 on either runtime: torch would have nothing to convert, and
-            # OpenVINO would run its convolutions in bf16 (see convertible_linear_count).
-            mode = "fp32"
-            reasons.append(f"{choice.mode}: {NO_LINEAR_REASON}")
-        report = self._prepare_graph(mode, details) if runtime.runtime == "openvino" else None
-        if report is None:
-            height, width = self.model.spec.input_size
-            report = accelerate(self.model.module, mode, probe_shape=(1, 3, height, width))
-        report.requested_mode = choice.mode
-        failures = [details.get("runtime_failure"), *reasons, report.fallback_reason]
-        report.fallback_reason = "; ".join(filter(None, failures)) or None
-        details.update(
-            {
-                "requested": choice.mode,
-                "setting": choice.requested,
-                "reason": choice.reason,
-                "kernel": report.kernel,
-                "converted_layers": report.converted,
-                "fallback_reason": report.fallback_reason,
-                "prepare_seconds": round(report.seconds, 3),
-                "cpu": cpu.describe(),
-                "threads": torch.get_num_threads(),
-            }
-        )
-        self.model.info = dataclasses.replace(
-            self.model.info,
-            precision=report.mode,
-            extra={**self.model.info.extra, "acceleration": details},
-        )
-        return choice, report
-
-    def _prepare_graph(self, mode: str, details: dict[str, Any]) -> AccelerationReport | None:
-        """Export (or find in the cache), compile and check the OpenVINO graph.
-
-        Returns the report, or None after writing why into ``details`` (torch runs instead).
-        """
-        try:
-            prepared = prepare_graph(
-                self.model, mode, self.settings.cache_dir, torch.get_num_threads()
+    def _prepare_backend(self) -> tuple[PrecisionChoice, AccelerationReport]:
+        """Pick and prepare the runtime once (:func:`fakescope.backends.choose_backend`)."""
+        selection = choose_backend(self.model, self.settings, self._cpu)
+        self.backend = selection.backend
+        if selection.details is not None:
+            self.model.info = dataclasses.replace(
+                self.model.info,
+                precision=selection.backend.report.mode,
+                extra={**self.model.info.extra, "acceleration": selection.details},
             )
-        except GraphError as exc:
-            logger.warning("OpenVINO not used for %s: %s", self.model.info.name, exc)
-            details["runtime"] = "torch"
-            details["runtime_reason"] = "OpenVINO could not run this model"
-            details["runtime_failure"] = f"openvino: {exc}"
-            return None
-        self._graph = prepared.graph
-        details.update(
-            {
-                "graph_cache": prepared.cache.cache,
-                "graph_folder": str(prepared.cache.folder),
-                "graph_export_seconds": round(prepared.cache.export_seconds, 3),
-                "graph_cache_note": prepared.cache.note,
-            }
-        )
-        fallback = prepared.refused
-        if fallback is None and prepared.graph.mode != mode:
-            fallback = f"{mode}: OpenVINO runs {prepared.graph.mode} on this CPU"
-        return AccelerationReport(
-            mode=prepared.graph.mode,
-            requested_mode=mode,
-            fallback_reason=fallback,
-            kernel="openvino",
-            probe_delta=prepared.probe_delta,
-            seconds=prepared.seconds,
-        )
+        return selection.choice, selection.backend.report
 
     @property
     def info(self) -> ModelInfo:
@@ -350,15 +259,7 @@ class Predictor:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(float32 logits, pooled features or None): the head's input comes for free."""
         with self._forward_lock:
-            if self._graph is not None:
-                logits, pooled = self._graph.run(pixel_values.numpy())
-                return torch.from_numpy(logits), torch.from_numpy(pooled)
-            with torch.inference_mode():
-                if self.projection is None:
-                    return self.model.module(pixel_values=pixel_values).logits.float(), None
-                with PooledCapture(self.model.module) as capture:
-                    logits = self.model.module(pixel_values=pixel_values).logits.float()
-                return logits, capture.pooled.float()
+            return self.backend.forward(pixel_values, pooled=self.projection is not None)
 
     def postprocess(self, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Per-image logits (already aggregated over crops) -> (label scores, fake probability).

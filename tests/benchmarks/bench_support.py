@@ -43,7 +43,8 @@ from conftest import REPO_ROOT, build_resnet_model, build_vit_model  # noqa: E40
 from conftest import encode, photo_like  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from fakescope.acceleration import choose_precision, choose_runtime, read_cpu_info  # noqa: E402
+from fakescope.acceleration import choose_precision, read_cpu_info  # noqa: E402
+from fakescope.backends import choose_runtime  # noqa: E402
 from fakescope.config import Settings  # noqa: E402
 from fakescope.model import LoadedModel, load_model  # noqa: E402
 from fakescope.verdicts import verdict_for  # noqa: E402

@@ -16,7 +16,8 @@ from cpus import ZEN4_BF16
 
 import fakescope.openvino_runtime as ov_runtime
 from fakescope import Predictor
-from fakescope.acceleration import choose_runtime, describe_runtime, read_cpu_info
+from fakescope.acceleration import describe_runtime, read_cpu_info
+from fakescope.backends import choose_runtime
 from fakescope.config import Settings
 from fakescope.errors import ConfigError
 from fakescope.model import load_model
