@@ -601,3 +601,29 @@ def export_mistakes(
         else:
             summary.not_overwritten.append(sha)
     return summary
+
+
+def mistakes_zip(
+    labelled: pd.DataFrame, kept_dir: str | os.PathLike, *, include_uncertain: bool = False
+) -> tuple[bytes, ExportSummary]:
+    """The labelled mistakes as a zip of ``real/`` and ``fake/`` (what the Monitor page offers
+    where nobody can run ``fakescope labels mistakes``, e.g. on a Space).
+
+    The images come from the kept labelled copies only (the log holds no image bytes).
+
+    Returns:
+        (the zip's bytes, what :func:`export_mistakes` did).
+    """
+    import zipfile
+
+    with tempfile.TemporaryDirectory(prefix="fakescope-mistakes-") as folder:
+        out = Path(folder) / "mistakes"
+        summary = export_mistakes(
+            labelled, out, kept_dir=kept_dir, include_uncertain=include_uncertain
+        )
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(out.rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(out).as_posix())
+    return buffer.getvalue(), summary

@@ -28,7 +28,10 @@ from fakescope.drift_checks import (
 from fakescope.errors import FakeScopeError
 from fakescope.feedback import (
     estimated_performance_over_time,
+    labelled_images_dir,
+    mistakes_zip,
     performance_over_time,
+    select_mistakes,
     side_by_side,
 )
 from fakescope.monitor_report import to_html, to_json
@@ -501,9 +504,21 @@ def _accuracy_section(
             )
         },
     )
+    mistakes = select_mistakes(labelled)
+    st.download_button(
+        f"Labelled mistakes (zip, {len(mistakes)} images)",
+        lambda: mistakes_zip(labelled, labelled_images_dir(resources.settings()))[0],
+        file_name="fakescope-mistakes.zip",
+        mime="application/zip",
+        key="monitor_mistakes_zip",
+        on_click="ignore",
+        disabled=not mistakes,
+        icon=":material/download:",
+    )
     st.caption(
-        "Labelled mistakes become training data with `fakescope labels mistakes OUT_DIR`: a "
-        "real/ and fake/ folder that `fakescope train` reads."
+        "Labelled mistakes become training data: the zip (or `fakescope labels mistakes OUT_DIR`) "
+        "holds real/ and fake/ folders that `fakescope train` reads. Images are there when the "
+        "label was given with the image (the Detect page, `fakescope label FILE`)."
     )
 
 

@@ -1098,6 +1098,9 @@ def test_app_detect_label_is_stored_with_the_prediction_and_shown_on_monitor(
     else:
         assert metrics["Accuracy (labelled)"] == "0.0%"  # it was marked wrong
         assert "Estimated accuracy (no labels)" in metrics
+        # The mistake, with its kept image, is offered as training data.
+        labels = [b.label for b in monitor.get("download_button")]
+        assert "Labelled mistakes (zip, 1 images)" in labels
 
 
 def test_app_monitor_embedding_drift_alarms_when_features_do_not(app_env: Callable) -> None:

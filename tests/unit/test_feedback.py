@@ -25,6 +25,7 @@ from fakescope.feedback import (
     export_mistakes,
     keep_labelled_image,
     labelled_images_dir,
+    mistakes_zip,
     performance_over_time,
     select_mistakes,
     side_by_side,
@@ -467,3 +468,22 @@ def test_export_with_a_real_store(tmp_path: Path, images: dict[str, bytes]) -> N
     summary = export_mistakes(store.labelled_predictions(), tmp_path / "out", kept_dir=kept)
 
     assert summary.written == {"real": 1, "fake": 0}
+
+
+def test_mistakes_zip_holds_the_kept_mistakes_in_real_and_fake(
+    images: dict[str, bytes], labelled: pd.DataFrame, sources: tuple[Path, Path]
+) -> None:
+    import io
+    import zipfile
+
+    kept, _ = sources
+    data, summary = mistakes_zip(labelled, kept)
+    names = sorted(zipfile.ZipFile(io.BytesIO(data)).namelist())
+    # Only the kept images: the page cannot search a user's folders.
+    assert names == sorted(
+        [f"real/{digest(images['kept_fp'])}.png", f"fake/{digest(images['gif_fn'])}.png"]
+    )
+    assert summary.written == {"real": 1, "fake": 1}
+    assert digest(images["searched_fn"]) in summary.not_found
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.read(f"real/{digest(images['kept_fp'])}.png") == images["kept_fp"]
