@@ -24,7 +24,7 @@ from fakescope.drift_checks import TESTS, CheckOptions
 from fakescope.drift_eval import alarm_table, score_stream
 from fakescope.feedback import estimated_performance_over_time, performance_over_time
 from fakescope.predictor import Predictor
-from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
+from fakescope.reference import ReferenceChoice, load_reference
 from fakescope.registry import Registry
 from fakescope.traffic import generate_images, project_pool
 
@@ -66,7 +66,7 @@ def main() -> None:
     registry = Registry(settings.registry_dir)
     version = args.version or registry.active_version()
     predictor = Predictor(registry.load(version, settings), settings)
-    reference = load_reference(ReferenceChoice(MODEL_REFERENCE, ""), registry, None, version)
+    reference = load_reference(ReferenceChoice.model(), registry, None, version)
     pool = project_pool()
     started = time.perf_counter()
     clean = score_stream(predictor, generate_images(pool, args.clean, seed=args.seed))

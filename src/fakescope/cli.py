@@ -1004,7 +1004,7 @@ def _cmd_simulate_traffic(args: argparse.Namespace, settings: Settings) -> int:
 
     from fakescope.errors import ConfigError, DriftError
     from fakescope.predictor import Predictor
-    from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
+    from fakescope.reference import ReferenceChoice, load_reference
     from fakescope.store import PredictionStore
     from fakescope.traffic import resolve_fake_share, simulate_traffic
 
@@ -1037,9 +1037,7 @@ def _cmd_simulate_traffic(args: argparse.Namespace, settings: Settings) -> int:
     reference = None
     version = predictor.info.version
     try:
-        reference = load_reference(
-            ReferenceChoice(MODEL_REFERENCE, ""), _registry(settings), store, version
-        )
+        reference = load_reference(ReferenceChoice.model(), _registry(settings), store, version)
     except DriftError as exc:
         print(f"no drift check: {exc}")
     print(

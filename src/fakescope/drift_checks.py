@@ -185,7 +185,11 @@ def _embedding_results(
             TestResult("embedding_classifier", None, dc_rule, None, note),
         ]
     mmd = mmd_test(
-        reference.embeddings, current, permutations=options.permutations, seed=options.seed
+        reference.embeddings,
+        current,
+        permutations=options.permutations,
+        seed=options.seed,
+        threshold=level,
     )
     classifier = domain_classifier_test(
         reference.embeddings,
@@ -197,25 +201,19 @@ def _embedding_results(
         auc_threshold=AUC_THRESHOLD,
         alpha=level,
     )
-    mmd_drifted = None if mmd.p_value is None else mmd.p_value <= level
-    dc_drifted = (
-        None
-        if classifier.p_value is None
-        else bool(classifier.auc > AUC_THRESHOLD and classifier.p_value <= level)
-    )
     return [
         TestResult(
             "embedding_mmd",
             mmd.p_value,
             mmd_rule,
-            mmd_drifted,
+            mmd.drifted,
             f"MMD² {mmd.statistic:.4f}, {len(current)} vs {len(reference.embeddings)} embeddings",
         ),
         TestResult(
             "embedding_classifier",
             classifier.auc,
             dc_rule,
-            dc_drifted,
+            classifier.drifted,
             (
                 f"AUC {classifier.auc:.3f} (95 % CI {classifier.ci_low:.3f}-"
                 f"{classifier.ci_high:.3f}), p = {classifier.p_value:.4f}"

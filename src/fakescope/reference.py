@@ -156,17 +156,29 @@ class ReferenceChoice:
     label: str
     named: str | None = None  # the store's name for a named reference, None for the model's
 
+    @classmethod
+    def model(cls, label: str = "") -> ReferenceChoice:
+        """The model version's own reference (``reference_profile.json``)."""
+        return cls(MODEL_REFERENCE, label)
+
+    @classmethod
+    def of(cls, name: str | None, label: str | None = None) -> ReferenceChoice:
+        """The named reference ``name``, or the model's own when ``name`` is None."""
+        if name is None:
+            return cls.model()
+        return cls(f"named:{name}", label or name, name)
+
 
 def reference_choices(store: Any, version: str | None) -> list[ReferenceChoice]:
     """The model version's own reference first, then the named references made for it."""
     if version is None:
         return []
-    choices = [ReferenceChoice(MODEL_REFERENCE, f"{version}'s reference (reference_profile.json)")]
+    choices = [ReferenceChoice.model(f"{version}'s reference (reference_profile.json)")]
     for row in store.references(model_version=version):
         described = (
             f"{row['name']}: {row['description']}" if row.get("description") else row["name"]
         )
-        choices.append(ReferenceChoice(f"named:{row['name']}", described, row["name"]))
+        choices.append(ReferenceChoice.of(row["name"], described))
     return choices
 
 

@@ -28,7 +28,7 @@ from fakescope.drift import ReferenceProfile
 from fakescope.drift_checks import DEFAULT_WINDOW, WindowCheck, check_window
 from fakescope.errors import ConfigError, FakeScopeError
 from fakescope.feedback import estimated_performance_over_time
-from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
+from fakescope.reference import ReferenceChoice, load_reference
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +83,7 @@ def check_and_alert(
         FakeScopeError: no version, no reference, or the log cannot be read.
     """
     version = active_or(registry, version)
-    choice = (
-        ReferenceChoice(f"named:{reference_name}", reference_name, reference_name)
-        if reference_name
-        else ReferenceChoice(MODEL_REFERENCE, "")
-    )
-    reference = load_reference(choice, registry, store, version)
+    reference = load_reference(ReferenceChoice.of(reference_name or None), registry, store, version)
     rows = store.predictions(
         model_version=version, limit=window * max(1, history_windows), embeddings=True
     )

@@ -27,6 +27,7 @@ from fakescope.drift_checks import (
 )
 from fakescope.errors import FakeScopeError
 from fakescope.feedback import (
+    SIDE_BY_SIDE_COLUMNS,
     estimated_performance_over_time,
     labelled_images_dir,
     mistakes_zip,
@@ -494,14 +495,8 @@ def _accuracy_section(
         key="monitor_accuracy_table",
         column_config={
             name: st.column_config.NumberColumn(name.replace("_", " "), format="percent")
-            for name in (
-                "accuracy",
-                "estimated_accuracy",
-                "false_positive_rate",
-                "estimated_false_positive_rate",
-                "false_negative_rate",
-                "estimated_false_negative_rate",
-            )
+            for name in SIDE_BY_SIDE_COLUMNS
+            if name.endswith(("accuracy", "_rate"))
         },
     )
     mistakes = select_mistakes(labelled)

@@ -17,7 +17,7 @@ from fakescope.drift_checks import TESTS, CheckOptions
 from fakescope.drift_eval import detection_delay, false_alarm_rate, score_stream
 from fakescope.feedback import estimated_performance_over_time, performance_over_time
 from fakescope.predictor import Predictor
-from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
+from fakescope.reference import ReferenceChoice, load_reference
 from fakescope.registry import Registry
 from fakescope.traffic import generate_images, project_pool, project_pool_folders
 
@@ -36,7 +36,7 @@ def serving(tmp_path_factory: pytest.TempPathFactory) -> tuple[Predictor, object
     registry = Registry(settings.registry_dir)
     version = registry.active_version()
     predictor = Predictor(registry.load(version, settings), settings)
-    reference = load_reference(ReferenceChoice(MODEL_REFERENCE, ""), registry, None, version)
+    reference = load_reference(ReferenceChoice.model(), registry, None, version)
     return predictor, reference, project_pool()
 
 

@@ -21,7 +21,7 @@ from fakescope.drift import ReferenceProfile, drift_report
 from fakescope.drift_checks import DEFAULT_WINDOW, check_window
 from fakescope.errors import FakeScopeError
 from fakescope.predictor import Predictor
-from fakescope.reference import MODEL_REFERENCE, ReferenceChoice, load_reference
+from fakescope.reference import ReferenceChoice, load_reference
 from fakescope.registry import Registry
 from fakescope.safe_text import without_server_paths
 from fakescope.store import PredictionStore
@@ -198,7 +198,7 @@ def _reference_profile(registry: Registry, version: str) -> ReferenceProfile:
         ApiError: 409 ``no_reference`` with the reason when there is none to compare with.
     """
     try:
-        return load_reference(ReferenceChoice(MODEL_REFERENCE, ""), registry, None, version)
+        return load_reference(ReferenceChoice.model(), registry, None, version)
     except FakeScopeError as exc:
         raise ApiError(
             409,
