@@ -38,6 +38,9 @@ from PIL import Image
 BLOCK = 4
 STRIPS = 64
 COLUMNS = 256
+# Up to this many pixels the strips are cut from one array of the whole image; above, from crops
+# (a copy of the whole image would cost more than the crops: 38 ms at 12 MP).
+WHOLE_ARRAY_PIXELS = 1_000_000
 # The colour count runs on a nearest-neighbour copy no larger than this a side: 128 flags exactly
 # the same images as 256 on every set measured (see below) in half the time (~1 ms; sorting the
 # colours is the check's largest cost).
@@ -95,25 +98,54 @@ def _strip_pixels(image: Image.Image) -> np.ndarray:
     if height <= STRIPS * BLOCK:
         pixels = np.asarray(image, dtype=np.uint8)
     else:
-        # Crops, not one array of the whole image: as fast, and a 40 MP image is not copied.
         tops = np.linspace(0, height - BLOCK, STRIPS).round().astype(int)
-        pixels = np.concatenate(
-            [np.asarray(image.crop((0, top, width, top + BLOCK)), dtype=np.uint8) for top in tops]
-        )
+        if width * height <= WHOLE_ARRAY_PIXELS:
+            # One copy of a small image and a row index: 0.15 ms at 640x480, against 0.8 ms
+            # for 64 crops.
+            rows = (tops[:, None] + np.arange(BLOCK)).ravel()
+            pixels = np.asarray(image, dtype=np.uint8)[rows]
+        else:
+            # Crops, not one array of the whole image: a 40 MP image is not copied.
+            pixels = np.concatenate(
+                [
+                    np.asarray(image.crop((0, top, width, top + BLOCK)), dtype=np.uint8)
+                    for top in tops
+                ]
+            )
     if width > COLUMNS * BLOCK:
         lefts = np.linspace(0, width - BLOCK, COLUMNS).round().astype(int)
         pixels = pixels[:, (lefts[:, None] + np.arange(BLOCK)).ravel()]
     return pixels
 
 
+def _packed(pixels: np.ndarray) -> np.ndarray:
+    """uint8 (rows, columns, 3) -> uint32 (rows, columns), one number per colour."""
+    packed = pixels[..., 0].astype(np.uint32) << 16
+    packed |= pixels[..., 1].astype(np.uint32) << 8
+    packed |= pixels[..., 2]
+    return packed
+
+
 def _flat_share(pixels: np.ndarray) -> float:
-    """Share of BLOCK x BLOCK blocks (rows of strips) whose pixels are all the same colour."""
+    """Share of BLOCK x BLOCK blocks (rows of strips) whose pixels are all the same colour.
+
+    A block is flat when, in each of its rows, every pixel equals its right neighbour, and the
+    rows start with the same colour. Comparing packed colours along rows is 4x faster than
+    comparing (block, block, 3) views reduced over three axes.
+    """
     rows = pixels.shape[0] // BLOCK * BLOCK
     cols = pixels.shape[1] // BLOCK * BLOCK
     if rows == 0 or cols == 0:
         return 0.0
-    blocks = pixels[:rows, :cols].reshape(rows // BLOCK, BLOCK, cols // BLOCK, BLOCK, 3)
-    flat = (blocks == blocks[:, :1, :, :1]).all(axis=(1, 3, 4))
+    packed = _packed(pixels[:rows, :cols])
+    blocks_down, blocks_across = rows // BLOCK, cols // BLOCK
+    same = packed[:, 1:] == packed[:, :-1]  # column j against column j + 1
+    across = np.ones((rows, blocks_across), dtype=bool)
+    for offset in range(BLOCK - 1):  # the pairs inside each block, not those across borders
+        across &= same[:, offset::BLOCK][:, :blocks_across]
+    firsts = packed[:, ::BLOCK]
+    down = (firsts.reshape(blocks_down, BLOCK, blocks_across) == firsts[::BLOCK, None]).all(axis=1)
+    flat = down & across.reshape(blocks_down, BLOCK, blocks_across).all(axis=1)
     return float(flat.mean())
 
 
@@ -125,8 +157,7 @@ def _colour_counts(image: Image.Image) -> np.ndarray:
         scale = COLOUR_SIDE / longer
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image = image.resize(size, Image.Resampling.NEAREST)
-    rgb = np.asarray(image, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    packed = _packed(np.asarray(image, dtype=np.uint8)).ravel()
     counts = np.unique(packed, return_counts=True)[1]
     return np.sort(counts)[::-1]
 

@@ -130,14 +130,39 @@ def crop_pixels(pixels: np.ndarray, box: Sequence[int]) -> np.ndarray:
     return crop
 
 
+def _native_crop(image: Image.Image, box: Sequence[int]) -> np.ndarray:
+    """:func:`crop_pixels` of ``np.asarray(image)``, without copying the whole image: only the
+    part of the box inside the image is read (a 12 MP photo would cost a 36 MB copy for 9
+    crops of 64 px)."""
+    left, top, right, bottom = box
+    inside = np.asarray(
+        image.crop((left, top, min(right, image.width), min(bottom, image.height))),
+        dtype=np.uint8,
+    )
+    return crop_pixels(inside, (0, 0, right - left, bottom - top))
+
+
+def _normalize_batch(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
+    """:func:`normalize_pixels` of each of (n, H, W, 3) pixels at once -> (n, 3, H, W); the
+    same operations in the same order, so the same float32 values."""
+    array = pixels.astype(np.float32)
+    if spec.do_rescale:
+        array *= np.float32(spec.rescale_factor)
+    if spec.do_normalize:
+        mean = np.asarray(spec.image_mean, dtype=np.float32)
+        std = np.asarray(spec.image_std, dtype=np.float32)
+        array = (array - mean) / std
+    return np.ascontiguousarray(array.transpose(0, 3, 1, 2))
+
+
 def image_to_inputs(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
     """One RGB image -> an array of model inputs, shape (n, 3, H, W).
 
     ``resize`` mode gives n = 1; ``crops`` mode gives n = ``num_crops``.
     """
     if spec.input_mode == "crops":
-        pixels = np.asarray(image, dtype=np.uint8)
         boxes = grid_crop_boxes(image.width, image.height, spec.crop_size, spec.num_crops)
-        return np.stack([normalize_pixels(crop_pixels(pixels, box), spec) for box in boxes])
+        crops = np.stack([_native_crop(image, box) for box in boxes])
+        return _normalize_batch(crops, spec)
     resized = resize_image(image, spec)
     return normalize_pixels(np.asarray(resized, dtype=np.uint8), spec)[None]

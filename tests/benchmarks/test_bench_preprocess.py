@@ -15,6 +15,7 @@ import pytest
 from bench_support import (
     demo_model,
     load,
+    paired,
     photo_4000,
     photos_640,
     record,
@@ -24,7 +25,7 @@ from bench_support import (
 )
 
 from fakescope import Predictor
-from fakescope.images import compute_features, load_image
+from fakescope.images import FEATURE_MAX_SIDE, compute_features, feature_copy, load_image
 from fakescope.preprocess import image_to_inputs
 
 pytestmark = pytest.mark.benchmark
@@ -94,11 +95,33 @@ def test_decode_and_crop_4000x3000(benchmark: Any) -> None:
     assert inputs.shape == (spec.num_crops, 3, spec.crop_size, spec.crop_size)
 
 
-@pytest.mark.parametrize("size", ["640x480", "4000x3000"])
-def test_drift_features(benchmark: Any, size: str) -> None:
-    """``compute_features`` (part of every prediction): on a copy at most 512 px wide."""
+@pytest.mark.parametrize(
+    "size, reference",
+    [("640x480", "full"), ("640x480", "512"), ("4000x3000", "512")],
+    ids=["640x480-vs-full-resolution", "640x480-vs-512-copy", "4000x3000-vs-512-copy"],
+)
+def test_drift_features(benchmark: Any, size: str, reference: str) -> None:
+    """``compute_features`` (part of every prediction) on its small copy (longer side
+    FEATURE_MAX_SIDE), timed in turns with the same formulas on the full-resolution pixels or on
+    the 512 px copy main used before issue 14 part 3: the ratio is ``paired_speedup``."""
     data = photos_640()[0] if size == "640x480" else photo_4000()
     loaded = load_image(data)
-    features = benchmark.pedantic(compute_features, args=(loaded,), rounds=rounds(10, 4))
-    record(benchmark, kind="preprocess", model="-", variant=f"{size} drift features", images=1)
+
+    def on_reference() -> None:
+        if reference == "full":
+            compute_features(loaded, pixels=np.asarray(loaded.image))
+        else:
+            compute_features(loaded, pixels=feature_copy(loaded.image, 512))
+
+    features = paired(benchmark, compute_features, (loaded,), on_reference, rounds(20, 6))
+    record(
+        benchmark,
+        kind="preprocess",
+        model="-",
+        variant=f"{size} drift features ({FEATURE_MAX_SIDE} px copy vs {reference})",
+        size=size,
+        feature_max_side=FEATURE_MAX_SIDE,
+        reference=reference,
+        images=1,
+    )
     assert features["width"] == float(loaded.width) and 0.0 <= features["brightness"] <= 1.0

@@ -26,13 +26,16 @@ from fakescope.config import Settings
 from fakescope.errors import ConfigError, FakeScopeError, InvalidImageError
 from fakescope.images import (
     ACCEPTED_FORMATS,
+    FEATURE_MAX_SIDE,
     FEATURE_NAMES,
+    PROCESS_PIXELS,
     BatchPixels,
     LoadedImage,
     PixelBudget,
     compute_features,
     detect_format,
     estimate_jpeg_quality,
+    feature_copy,
     load_image,
 )
 
@@ -746,9 +749,10 @@ def test_compute_features_white_noise_spreads_energy_like_its_area() -> None:
     assert features["high_freq_energy"] == pytest.approx(1 - np.pi / 64, abs=0.02)
 
 
-def test_compute_features_uses_a_copy_of_at_most_512_pixels() -> None:
-    # A 1-pixel checkerboard of 1024 px averages to flat grey once scaled to 512 px: proof that
-    # the features see the reduced copy. Width and height stay the original's.
+def test_compute_features_uses_a_copy_of_at_most_feature_max_side_pixels() -> None:
+    # A 1-pixel checkerboard of 1024 px averages to flat grey once scaled to FEATURE_MAX_SIDE
+    # (256) px: proof that the features see the reduced copy. Width and height stay the original's.
+    assert FEATURE_MAX_SIDE <= 512
     y, x = np.mgrid[0:1024, 0:1024]
     board = np.repeat((((x + y) % 2) * 255).astype(np.uint8)[:, :, None], 3, axis=2)
 
@@ -757,6 +761,28 @@ def test_compute_features_uses_a_copy_of_at_most_512_pixels() -> None:
     assert features["width"] == 1024.0 and features["height"] == 1024.0
     assert features["contrast"] == pytest.approx(0.0, abs=0.01)
     assert features["brightness"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_feature_copy_keeps_the_aspect_and_small_images_as_they_are() -> None:
+    wide = Image.fromarray(np.zeros((300, 1200, 3), dtype=np.uint8))
+    small = Image.fromarray(np.zeros((100, 120, 3), dtype=np.uint8))
+
+    assert feature_copy(wide).shape == (FEATURE_MAX_SIDE // 4, FEATURE_MAX_SIDE, 3)
+    assert feature_copy(wide, 600).shape == (150, 600, 3)
+    assert feature_copy(small).shape == (100, 120, 3)
+    assert feature_copy(small.convert("L")).shape == (100, 120, 3)
+
+
+def test_compute_features_uses_the_copy_it_is_given(photo: Image.Image) -> None:
+    loaded = load_image(photo)
+    flat = np.full((30, 40, 3), 77, dtype=np.uint8)
+
+    shared = compute_features(loaded, pixels=feature_copy(loaded.image))
+    given = compute_features(loaded, pixels=flat)
+
+    assert shared == compute_features(loaded)
+    assert given["brightness"] == pytest.approx(77 / 255, abs=1e-6) and given["contrast"] == 0.0
+    assert given["width"] == float(loaded.width)  # the original's size, not the copy's
 
 
 def test_compute_features_reports_jpeg_quality_and_oriented_size() -> None:
@@ -1055,3 +1081,46 @@ def test_settings_read_the_decode_limits_from_the_environment() -> None:
         Settings(max_jpeg_scans=0)
     with pytest.raises(ConfigError):
         Settings(pixel_wait_seconds=float("nan"))
+
+
+# --------------------------------------------------------------------------------------------
+# The decoded image handed to the caller (Predictor.predict(on_image=...)), decoded once
+# --------------------------------------------------------------------------------------------
+
+
+def test_predict_hands_each_decoded_image_to_on_image_while_its_pixels_are_held(
+    resnet_dir: Path,
+) -> None:
+    from fakescope import Predictor
+
+    predictor = Predictor.from_source(resnet_dir, Settings(precision="fp32", batch_size=2))
+    good = encode(make_photo(96, 64), "JPEG", quality=90)
+    seen: dict[int, tuple[tuple[int, int], str, int]] = {}
+
+    def on_image(index: int, image: Image.Image) -> None:
+        seen[index] = (image.size, image.mode, PROCESS_PIXELS.held)
+
+    outcomes = predictor.predict(
+        [good, b"not an image", make_photo(80, 72)], errors="return", on_image=on_image
+    )
+
+    assert [type(o).__name__ for o in outcomes] == ["Prediction", "Rejection", "Prediction"]
+    assert sorted(seen) == [0, 2]  # rejected inputs have no image
+    assert seen[0][:2] == ((96, 64), "RGB") and seen[2][:2] == ((80, 72), "RGB")
+    # Called while the decoded pixels still count against the process's budget...
+    assert seen[0][2] >= 96 * 64 and seen[2][2] >= 80 * 72
+    assert PROCESS_PIXELS.held == 0  # ... and all given back after
+    assert outcomes[0].features == compute_features(load_image(good))
+
+
+def test_predict_lets_an_error_of_on_image_through(resnet_dir: Path) -> None:
+    from fakescope import Predictor
+
+    predictor = Predictor.from_source(resnet_dir, Settings(precision="fp32"))
+
+    def on_image(index: int, image: Image.Image) -> None:
+        raise RuntimeError("thumbnail failed")
+
+    with pytest.raises(RuntimeError, match="thumbnail failed"):
+        predictor.predict(make_photo(64, 64), on_image=on_image)
+    assert PROCESS_PIXELS.held == 0
