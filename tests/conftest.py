@@ -50,7 +50,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     the developer's own cache.
     """
     for name in list(os.environ):
-        if name.startswith("FAKESCOPE_"):
+        # FAKESCOPE_CPUINFO stays: the whole suite can run as another CPU would choose
+        # (docs/performance.md, "Testing another CPU's choices").
+        if name.startswith("FAKESCOPE_") and name != "FAKESCOPE_CPUINFO":
             monkeypatch.delenv(name)
     monkeypatch.setenv("FAKESCOPE_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))

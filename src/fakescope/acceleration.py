@@ -11,10 +11,13 @@ Modes (``Settings.precision``, FAKESCOPE_PRECISION):
   probability moves by about 0.005 or less (``tests/integration/test_fidelity.py``). A model
   with no Linear layer besides its head (a small CNN) has nothing to convert and runs ``fp32``,
   on OpenVINO too (see :func:`convertible_linear_count`).
-* ``int8``: dynamic int8 quantization of Linear layers (torch's ``quantize_dynamic``). It drifts
-  several times more than bf16 (about 0.03 on ViT-B/16), so ``auto`` never picks it.
+* ``int8``: on torch, dynamic int8 quantization of Linear layers (torch's ``quantize_dynamic``),
+  which drifts several times more than bf16 (about 0.03 on ViT-B/16) and is never picked by
+  ``auto``. ONNX Runtime's int8 (:mod:`fakescope.onnx_runtime`) is another matter: see below.
 * ``auto``: ``bf16`` when the CPU multiplies bfloat16 natively (``avx512_bf16`` or ``amx_bf16`` in
-  ``/proc/cpuinfo``), else ``fp32``. Emulated bfloat16 is slower than float32, so it is never
+  ``/proc/cpuinfo``), else ``fp32`` (:func:`choose_precision`); on such a CPU
+  :func:`fakescope.backends.choose_backend` then runs a transformer in int8 on ONNX Runtime when
+  int8 keeps its answers. Emulated bfloat16 is slower than float32, so it is never
   chosen on other CPUs. Asking for ``bf16`` explicitly gets it where oneDNN can at least emulate
   it (AVX-512 BW/VL/DQ or AVX-NE-CONVERT); on an AVX2-only CPU it falls back to ``fp32`` with
   the reason, since oneDNN refuses bfloat16 there.
@@ -29,12 +32,14 @@ Nothing is compiled, so a model is ready in well under a second.
 
 Which *runtime* runs the model is chosen in :mod:`fakescope.backends` (one module per runtime
 behind one interface): OpenVINO (:mod:`fakescope.openvino_runtime`, an exported graph) for
-``fp32`` and ``bf16`` when it is installed, else torch with the modes above.
+``fp32`` and ``bf16`` when it is installed, ONNX Runtime for ``int8``, else torch with the modes
+above.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -49,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 MODES = ("fp32", "bf16", "int8")
 REQUESTS = ("auto", *MODES)
-RUNTIMES = ("auto", "torch", "openvino")
+RUNTIMES = ("auto", "torch", "openvino", "onnxruntime")
 # Modes OpenVINO runs without a calibration step (int8 would need one).
 OPENVINO_MODES = ("fp32", "bf16")
 CPUINFO_PATH = Path("/proc/cpuinfo")
@@ -101,20 +106,58 @@ class CpuInfo:
         return f"{name} ({', '.join([self.capability, *extras])})"
 
 
-def read_cpu_info(cpuinfo_path: Path = CPUINFO_PATH) -> CpuInfo:
+# Benchmark classes, slowest first: speed ratios are only compared within one class.
+CPU_CLASSES = ("other", "AVX2", "AVX-512", "AVX-512+BF16", "AMX")
+
+
+def cpu_class(cpu: CpuInfo) -> str:
+    """The CPU's class for benchmarks, from its instruction-set flags (the hardware's, not torch's).
+
+    ``AMX`` (``amx_bf16``: bfloat16 tiles), ``AVX-512+BF16`` (``avx512_bf16``, no AMX: native
+    bfloat16 dot products), ``AVX-512`` (``avx512f``: float32 and emulated bfloat16 only),
+    ``AVX2`` (``avx2`` and no AVX-512) or ``other`` (neither: ARM, older x86). With no flags
+    (no ``/proc/cpuinfo``) torch's capability level decides between ``AVX-512``, ``AVX2`` and
+    ``other``.
+
+    Args:
+        cpu: the parsed CPU description.
+
+    Returns:
+        One of :data:`CPU_CLASSES`.
+    """
+    flags = cpu.flags or {
+        "AVX512": frozenset({"avx512f", "avx2"}),
+        "AVX2": frozenset({"avx2"}),
+    }.get(cpu.capability.upper(), frozenset())
+    if "amx_bf16" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX-512+BF16"
+    if "avx512f" in flags:
+        return "AVX-512"
+    return "AVX2" if "avx2" in flags else "other"
+
+
+def read_cpu_info(cpuinfo_path: Path | None = None) -> CpuInfo:
     """Read the CPU's model name and flags (``/proc/cpuinfo``) and torch's capability level.
 
     Args:
-        cpuinfo_path: the cpuinfo file; a missing or unreadable file gives no flags.
+        cpuinfo_path: the cpuinfo file; default ``FAKESCOPE_CPUINFO`` when set (a saved
+            ``/proc/cpuinfo`` of another machine: its choices are reproduced here, on this
+            machine's kernels), else ``/proc/cpuinfo``. A missing or unreadable file gives no
+            flags.
 
     Returns:
         A :class:`CpuInfo` (flags of the first processor listed).
     """
+    if cpuinfo_path is None:
+        cpuinfo_path = Path(os.environ.get("FAKESCOPE_CPUINFO") or CPUINFO_PATH)
     try:
         text = cpuinfo_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         text = ""
-    return parse_cpu_info(text, _torch_capability())
+    parsed = parse_cpu_info(text)
+    return CpuInfo(parsed.model_name, parsed.flags, _torch_capability(parsed.flags))
 
 
 def parse_cpu_info(text: str, capability: str = "unknown") -> CpuInfo:
@@ -135,13 +178,30 @@ def parse_cpu_info(text: str, capability: str = "unknown") -> CpuInfo:
     return CpuInfo(model_name=model_name, flags=flags, capability=capability)
 
 
-def _torch_capability() -> str:
-    try:
-        import torch
+# What torch's CPU dispatch needs for its AVX512 kernels (aten/src/ATen/cpu/vec).
+_TORCH_AVX512 = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})
 
-        return str(torch.backends.cpu.get_cpu_capability())
-    except Exception:  # noqa: BLE001 - only informative; an old torch lacks the call
+
+def _torch_capability(flags: frozenset[str] = frozenset()) -> str:
+    """torch's vector ISA level: asked of torch when it is loaded, else worked out the way torch
+    does (``ATEN_CPU_CAPABILITY``, then the CPU's flags), so reading the CPU imports nothing."""
+    import sys
+
+    if "torch" in sys.modules:
+        try:
+            import torch
+
+            return str(torch.backends.cpu.get_cpu_capability())
+        except Exception:  # noqa: BLE001 - only informative; an old torch lacks the call
+            return "unknown"
+    forced = os.environ.get("ATEN_CPU_CAPABILITY", "").strip().upper()
+    if forced in ("AVX512", "AVX2", "DEFAULT"):
+        return forced
+    if not flags:
         return "unknown"
+    if _TORCH_AVX512 <= flags:
+        return "AVX512"
+    return "AVX2" if {"avx2", "fma"} <= flags else "DEFAULT"
 
 
 @dataclass(frozen=True)
@@ -415,7 +475,9 @@ def accelerate(
     reference = None
     probe = None
     if probe_shape is not None:
-        probe = probe_input(probe_shape)
+        import torch
+
+        probe = torch.from_numpy(probe_input(probe_shape))
         if compare:
             reference = _probabilities(module, probe)
 

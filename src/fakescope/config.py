@@ -20,7 +20,7 @@ from fakescope.errors import ConfigError
 
 ENV_PREFIX = "FAKESCOPE_"
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
-RUNTIMES = ("auto", "torch", "openvino")
+RUNTIMES = ("auto", "torch", "openvino", "onnxruntime")
 # Megabytes as Streamlit counts them for uploads. Its uploader (in the browser) refuses a file
 # over max_upload_size x 10**6 bytes (x 1024**2 when the browser runs on Windows); its server
 # refuses one over server.maxUploadSize x 1024**2 bytes. ``Settings.max_file_bytes`` is the one
@@ -123,9 +123,10 @@ class Settings:
         label_map: explicit model label -> ``fake``/``real`` map (FAKESCOPE_LABEL_MAP, JSON object
             or ``Label=fake,Other=real``); None means the built-in names.
         precision: ``auto``, ``fp32``, ``bf16`` or ``int8`` (FAKESCOPE_PRECISION).
-        runtime: ``auto``, ``torch`` or ``openvino``: what runs the model (FAKESCOPE_RUNTIME).
-            ``auto`` uses OpenVINO for fp32/bf16 when it is installed and the model exports,
-            else torch (see :mod:`fakescope.openvino_runtime`).
+        runtime: ``auto``, ``torch``, ``openvino`` or ``onnxruntime``: what runs the model
+            (FAKESCOPE_RUNTIME). ``auto`` uses ONNX Runtime int8 for a transformer on a CPU
+            without native bfloat16 when int8 keeps the answers, OpenVINO for fp32/bf16 when it
+            is installed and the model exports, else torch (see :mod:`fakescope.backends`).
         cache_dir: where exported model graphs are kept between runs (FAKESCOPE_CACHE_DIR);
             defaults to ``$XDG_CACHE_HOME/fakescope`` (``~/.cache/fakescope``).
         batch_size: images per forward pass (FAKESCOPE_BATCH_SIZE).

@@ -17,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+import struct
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,15 +185,61 @@ class ModelInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
 class LoadedModel:
-    """A model ready for inference: the torch module, its preprocessing, and its metadata."""
+    """A model ready for inference: the torch module, its preprocessing, and its metadata.
 
-    module: Any  # transformers PreTrainedModel; typed loosely so this module imports without torch
-    spec: PreprocessSpec
-    info: ModelInfo
-    folder: Path
-    problem_type: str | None = None
+    The module may be built on first use (``load_model(..., lazy=True)``): a runtime that finds
+    the model's exported graph in its cache never needs it, and then neither torch's model code
+    nor transformers is imported (about 2-6 s of a cold start, docs/performance.md).
+    """
+
+    def __init__(
+        self,
+        module: Any = None,
+        spec: PreprocessSpec | None = None,
+        info: ModelInfo | None = None,
+        folder: Path | None = None,
+        problem_type: str | None = None,
+        *,
+        loader: Callable[[], Any] | None = None,
+        header: Mapping[str, Any] | None = None,
+    ) -> None:
+        if module is None and loader is None:
+            raise ValueError("a LoadedModel needs its module or a loader for it")
+        if spec is None or info is None or folder is None:
+            raise ValueError("a LoadedModel needs its spec, info and folder")
+        self._module = module
+        self._loader = loader
+        self._lock = threading.Lock()
+        self.spec = spec
+        self.info = info
+        self.folder = Path(folder)
+        self.problem_type = problem_type
+        # The safetensors header (tensor names, shapes): facts about the layers without torch.
+        self.header = dict(header or {})
+
+    @property
+    def module(self) -> Any:
+        """The transformers module (a PreTrainedModel), built on first use when lazy.
+
+        Raises:
+            ModelLoadError: the weights cannot be loaded (a lazy model fails here, not at load).
+        """
+        if self._module is None:
+            with self._lock:
+                if self._module is None:
+                    assert self._loader is not None  # nosec B101 - set when module is None
+                    self._module = self._loader()
+        return self._module
+
+    @property
+    def module_loaded(self) -> bool:
+        """Whether the module has been built (nothing is loaded by asking)."""
+        return self._module is not None
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.module_loaded else "not loaded yet"
+        return f"LoadedModel({self.info.name!r}, {self.info.version!r}, module {state})"
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -351,6 +399,7 @@ def load_model(
     limits: str = "",
     cache_dir: Path | None = None,
     expected_sha256: Mapping[str, str] | None = None,
+    lazy: bool = False,
 ) -> LoadedModel:
     """Load a model from a folder or a pinned hub revision.
 
@@ -363,6 +412,9 @@ def load_model(
         cache_dir: hub download cache (default: huggingface_hub's).
         expected_sha256: file name -> SHA-256 the files must have (the registry's manifest);
             checked before anything is read, so a changed config or preprocessor cannot load.
+        lazy: build the torch module on first use of ``LoadedModel.module`` instead of now. The
+            files are still checked now (hashes, configs, the weights file's header and size);
+            the serving path uses this, since a cached exported graph needs no module.
 
     Raises:
         ModelLoadError: missing folder or file, corrupt weights, unsupported architecture,
@@ -391,7 +443,11 @@ def load_model(
     except (ValueError, TypeError) as exc:
         raise ModelLoadError(f"model {parsed}: bad preprocessing settings: {exc}") from None
 
-    module = _load_module(folder, parsed)
+    header = read_safetensors_header(folder / "model.safetensors", str(parsed))
+    architectures = config_dict.get("architectures") or []
+    module = None
+    if not lazy or not architectures:
+        module = _load_module(folder, parsed)
     weights_sha = sha256_file(folder / "model.safetensors")
     info = ModelInfo(
         name=name or (parsed.repo_id if parsed.kind == "hub" else folder.resolve().name),
@@ -399,8 +455,12 @@ def load_model(
         source=str(parsed),
         revision=parsed.revision,
         weights_sha256=weights_sha,
-        parameter_count=sum(p.numel() for p in module.parameters()),
-        architecture=type(module).__name__,
+        parameter_count=(
+            sum(p.numel() for p in module.parameters())
+            if module is not None
+            else header_parameter_count(header)
+        ),
+        architecture=type(module).__name__ if module is not None else str(architectures[0]),
         labels=id2label,
         label_roles=label_roles,
         input_mode=spec.input_mode,
@@ -414,7 +474,115 @@ def load_model(
         info=info,
         folder=folder,
         problem_type=config_dict.get("problem_type"),
+        loader=lambda: _load_module(folder, parsed),
+        header=header,
     )
+
+
+def head_width(model: LoadedModel) -> int:
+    """Width of the pooled features the classification head reads, without building the module
+    when the checkpoint's header tells (:func:`header_linear_weights`).
+
+    Raises:
+        EmbeddingError: the model has no linear head.
+    """
+    from fakescope.acceleration import HEAD_NAMES
+    from fakescope.embedding import EmbeddingError, head_input_dim
+
+    if model.header:
+        width = header_linear_weights(model.header, len(model.info.labels), HEAD_NAMES)[1]
+        if width is not None:
+            return width
+        if not model.module_loaded:
+            raise EmbeddingError("the model has no linear classification head")
+    return head_input_dim(model.module)
+
+
+def linear_layer_count(model: LoadedModel) -> int:
+    """Linear layers bf16 or int8 would convert (all but the head), from the header when the
+    module is not built yet (the same count: ``tests/unit/test_model.py``)."""
+    from fakescope.acceleration import HEAD_NAMES, convertible_linear_count
+
+    if model.module_loaded or not model.header:
+        return convertible_linear_count(model.module)
+    return header_linear_weights(model.header, len(model.info.labels), HEAD_NAMES)[0]
+
+
+# Tensors a checkpoint holds that are buffers, not parameters (BatchNorm statistics).
+_BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
+_MAX_HEADER_BYTES = 100 * 1024 * 1024  # the format's own limit
+
+
+def read_safetensors_header(path: Path, label: str = "model") -> dict[str, Any]:
+    """Tensor name -> {"dtype", "shape", "data_offsets"} of a safetensors file, without torch.
+
+    The file is checked against its header: a file shorter than the tensors it declares
+    (a truncated download or copy) is refused here, before anything is built from it.
+
+    Raises:
+        ModelLoadError: the file is unreadable, not safetensors, or truncated.
+    """
+    weights = f"model {label}: cannot load weights from {path}:"
+    try:
+        with path.open("rb") as handle:
+            prefix = handle.read(8)
+            if len(prefix) != 8:
+                raise ModelLoadError(f"{weights} the file is empty or truncated")
+            (length,) = struct.unpack("<Q", prefix)
+            if length > _MAX_HEADER_BYTES:
+                raise ModelLoadError(f"{weights} not a safetensors file (header too large)")
+            raw = handle.read(length)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ModelLoadError(f"{weights} {exc.strerror or exc}") from None
+    try:
+        header = json.loads(raw)
+        tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+        end = max((int(v["data_offsets"][1]) for v in tensors.values()), default=0)
+        shapes_ok = all(isinstance(v["shape"], list) for v in tensors.values())
+    except (ValueError, KeyError, TypeError, IndexError):
+        raise ModelLoadError(f"{weights} not a safetensors file (bad header)") from None
+    if len(raw) != length or not shapes_ok or 8 + length + end > size:
+        raise ModelLoadError(
+            f"{weights} the file is truncated (its header declares {8 + length + end} bytes, "
+            f"the file has {size})"
+        )
+    return tensors
+
+
+def header_parameter_count(header: Mapping[str, Any]) -> int:
+    """Parameters in a checkpoint (BatchNorm statistics left out, as ``module.parameters()``)."""
+    total = 0
+    for name, tensor in header.items():
+        if not name.endswith(_BUFFER_SUFFIXES):
+            count = 1
+            for dim in tensor["shape"]:
+                count *= int(dim)
+            total += count
+    return total
+
+
+def header_linear_weights(
+    header: Mapping[str, Any], num_labels: int, heads: Iterable[str]
+) -> tuple[int, int | None]:
+    """(Linear layers but the head, the head's input width) from a checkpoint's header.
+
+    A Linear layer's weight is the only 2-D ``*.weight`` tensor of an image classifier; the head
+    is the one with ``num_labels`` rows, or a top-level layer named in ``heads`` (the rule of
+    :func:`fakescope.acceleration.convertible_linear_count`, which counts the built module).
+    """
+    head_names = tuple(heads)
+    body, head_width = 0, None
+    for name, tensor in sorted(header.items()):
+        shape = tensor["shape"]
+        if not name.endswith(".weight") or len(shape) != 2:
+            continue
+        layer = name[: -len(".weight")]
+        if int(shape[0]) == num_labels or layer in head_names:
+            head_width = int(shape[1])
+        else:
+            body += 1
+    return body, head_width
 
 
 def _load_module(folder: Path, parsed: ModelSource) -> Any:

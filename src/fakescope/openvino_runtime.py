@@ -44,11 +44,13 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fakescope import graph_cache
 from fakescope.errors import FakeScopeError
 from fakescope.probe import PROBE_TOLERANCE, probe_input
 
@@ -56,11 +58,12 @@ logger = logging.getLogger(__name__)
 
 # Bump when the exported graph or manifest changes shape: old cache entries are then ignored.
 # 2: the graph has a second output, the pooled features (the head's input, fakescope.embedding).
-GRAPH_FORMAT = 2
+# 3: the probe input is made by numpy (the stored probe answers of format 2 are for another one).
+GRAPH_FORMAT = 3
 # OpenVINO's names for the precisions FakeScope offers (int8 would need a calibration step).
 INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 GRAPH_FILE = "model.xml"
-MANIFEST_FILE = "manifest.json"
+MANIFEST_FILE = graph_cache.MANIFEST_FILE
 # Graphs kept in a cache folder; the least recently used go first. A ViT-B/16 graph is 343 MB and
 # every registered version or upgrade adds one, so an unbounded cache would fill a Space's disk.
 MAX_CACHED_GRAPHS = 4
@@ -98,9 +101,6 @@ def graph_key(model: Any) -> str:
     It changes with the weights, ``config.json``, the input size, and the versions of OpenVINO,
     torch, transformers and :data:`GRAPH_FORMAT`.
     """
-    import torch
-    import transformers
-
     config_path = Path(model.folder) / "config.json"
     config_bytes = config_path.read_bytes() if config_path.is_file() else b""
     parts = {
@@ -109,17 +109,25 @@ def graph_key(model: Any) -> str:
         "config": hashlib.sha256(config_bytes).hexdigest(),
         "input": [3, *model.spec.input_size],
         "openvino": openvino_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        # Installed versions from package metadata: a cache hit imports neither package.
+        "torch": _version("torch"),
+        "transformers": _version("transformers"),
     }
     text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
 
 
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _probe(model: Any) -> np.ndarray:
     """The fixed probe batch (one input) for this model's input size."""
     height, width = model.spec.input_size
-    return probe_input((1, 3, height, width)).numpy()
+    return probe_input((1, 3, height, width))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -255,35 +263,9 @@ def cached_graph(model: Any, cache_dir: Path, *, refresh: bool = False) -> Cache
 
 
 def prune_cache(root: Path, keep: Path, limit: int | None = None) -> list[Path]:
-    """Delete the least recently used graphs under ``root`` beyond ``limit`` (never ``keep``).
-
-    ``limit`` defaults to :data:`MAX_CACHED_GRAPHS` and counts ``keep``.
-
-    A graph's last use is its manifest's modification time (touched on every cache hit).
-    Staging folders of exports still running (their names start with a dot) are left alone.
-
-    Returns:
-        The folders deleted.
-    """
-    graphs = [
-        folder
-        for folder in root.iterdir()
-        if folder.is_dir() and not folder.name.startswith(".") and folder != keep
-    ]
-
-    def last_use(folder: Path) -> float:
-        try:
-            return (folder / MANIFEST_FILE).stat().st_mtime
-        except OSError:
-            return 0.0  # no manifest: a broken entry, first to go
-
-    graphs.sort(key=last_use, reverse=True)
-    limit = MAX_CACHED_GRAPHS if limit is None else limit
-    removed = graphs[max(0, limit - 1) :]
-    for folder in removed:
-        shutil.rmtree(folder, ignore_errors=True)
-        logger.info("graph cache: removed %s (least recently used)", folder.name)
-    return removed
+    """Delete the least recently used graphs under ``root`` beyond ``limit`` (never ``keep``;
+    default :data:`MAX_CACHED_GRAPHS`): :func:`fakescope.graph_cache.prune_cache`."""
+    return graph_cache.prune_cache(root, keep, MAX_CACHED_GRAPHS if limit is None else limit)
 
 
 class CompiledGraph:

@@ -1,8 +1,11 @@
 """Predictor: images in, verdicts out.
 
-Follows transformers' pipeline split: ``preprocess`` (decode + pixels -> tensors) -> ``_forward``
-(the hot path: tensors in, logits out, under ``torch.inference_mode``) -> ``postprocess`` (logits ->
+Follows transformers' pipeline split: ``preprocess`` (decode + pixels -> arrays) -> ``_forward``
+(the hot path: pixel arrays in, logits out, run by the chosen backend) -> ``postprocess`` (logits ->
 calibrated probabilities -> verdicts). ``_forward`` can be optimised and benchmarked alone.
+
+Everything here is numpy: torch is imported only by a backend that needs it (the torch runtime,
+or exporting a graph), so a server whose graph is in the cache starts without it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +25,28 @@ from typing import Any, Literal, Union
 import numpy as np
 
 import fakescope.runtime_env  # noqa: F401  (before torch: sets the OpenMP wait policy)
-import torch
 from PIL import Image
 
 from fakescope.acceleration import AccelerationReport, CpuInfo, PrecisionChoice
 from fakescope.backends import Backend, choose_backend
 from fakescope.config import Settings
-from fakescope.embedding import EmbeddingError, Projection, head_input_dim, load_projection
-from fakescope.errors import InvalidArgumentError, InvalidImageError
+from fakescope.embedding import EmbeddingError, Projection, load_projection
+from fakescope.errors import InvalidArgumentError, InvalidImageError, ModelLoadError
 from fakescope.images import BatchPixels, LoadedImage, compute_features, load_image
-from fakescope.model import LoadedModel, ModelInfo
+from fakescope.model import LoadedModel, ModelInfo, head_width
 from fakescope.photo_check import PhotoCheck, check_photograph
 from fakescope.preprocess import image_to_inputs
-from fakescope.verdicts import Prediction, Rejection, verdict_for
+from fakescope.runtime_env import intra_op_threads
+from fakescope.verdicts import Prediction, Rejection, fake_probabilities, verdict_for
 
 ImageInput = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image, LoadedImage]
 # Inputs that are one image although Python can iterate them (bytes, a path string, a file).
 _SINGLE_INPUTS = (bytes, bytearray, memoryview, str, os.PathLike, Image.Image, LoadedImage)
 Outcome = Union[Prediction, Rejection]
+# Called with (index of the input, decoded RGB image) while the Predictor still holds the pixels.
+ImageCallback = Callable[[int, Image.Image], None]
+# What one worker of _prepare_all gets: index, input, name, with_features, budget, callback.
+_Job = tuple[int, ImageInput, Union[str, None], bool, BatchPixels, Union[ImageCallback, None]]
 logger = logging.getLogger(__name__)
 # JPEG draft decoding keeps at least this multiple of the model's input size (see _draft_size).
 DRAFT_FACTOR = 2
@@ -63,7 +70,7 @@ class Predictor:
     """Scores images with one loaded model.
 
     Thread-safe for concurrent ``predict`` calls (the dashboard shares one instance across
-    sessions): the module is only read, and torch's inference mode keeps no autograd state.
+    sessions): the backend runs one forward pass at a time, and everything else is per call.
     """
 
     def __init__(
@@ -89,8 +96,6 @@ class Predictor:
         self.model = model
         self._cpu = cpu
         self.settings = settings or Settings.from_env()
-        if self.settings.num_threads > 0:
-            torch.set_num_threads(self.settings.num_threads)
         self._fake_ids = [i for i, role in model.info.label_roles.items() if role == "fake"]
         self._label_names = [model.info.labels[i] for i in sorted(model.info.labels)]
         self._multi_label = model.problem_type == "multi_label_classification"
@@ -100,7 +105,7 @@ class Predictor:
         self._forward_lock = threading.Lock()
         # Inputs of a batch are prepared by this many threads (see _prepare_all); the pool is
         # made on first use.
-        self._prep_workers = max(1, torch.get_num_threads())
+        self._prep_workers = intra_op_threads(self.settings)
         self._prep_pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self.projection = self._load_projection()
@@ -113,7 +118,7 @@ class Predictor:
         None (predictions carry no embedding) only for a model without a linear head.
         """
         try:
-            return load_projection(self.model.folder, head_input_dim(self.model.module))
+            return load_projection(self.model.folder, head_width(self.model))
         except EmbeddingError as exc:
             logger.warning("no embeddings for %s: %s", self.model.info.name, exc)
             return None
@@ -154,7 +159,17 @@ class Predictor:
         from fakescope.registry import load_configured_model
 
         settings = settings or Settings.from_env()
-        return cls(load_configured_model(settings, source), settings)
+        # The torch module is built only if the chosen runtime needs it: a graph found in the
+        # cache runs without it (and without importing transformers' model code).
+        model = load_configured_model(settings, source, lazy=True)
+        try:
+            return cls(model, settings)
+        except ModelLoadError:
+            if model.module_loaded:
+                raise
+            # The weights could not be built into a module: load as without a cache, so that
+            # the failure is reported where it happens and the fallback model gets its chance.
+            return cls(load_configured_model(settings, source), settings)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -165,6 +180,7 @@ class Predictor:
         errors: Literal["raise", "return"] = "raise",
         with_features: bool = True,
         names: Sequence[str | None] | None = None,
+        on_image: ImageCallback | None = None,
     ) -> list[Any]:
         """Score images in batches of ``settings.batch_size``.
 
@@ -176,6 +192,14 @@ class Predictor:
                 :class:`Rejection` in that input's place and scores the rest.
             with_features: compute drift features for each image (a few ms each).
             names: display names for the inputs (paths are named by themselves).
+            on_image: called once per decoded input with (its index in ``inputs``, the RGB,
+                EXIF-oriented image), so that a caller that shows the image (the Detect page's
+                thumbnail and spectrum) does not decode it again. The image is full resolution
+                in ``crops`` mode, maybe draft-reduced in ``resize`` mode; it must not be
+                modified or kept (make what is needed from it and return). Called from the
+                thread that decoded the image, while its pixels still count against the pixel
+                budgets, and not for rejected inputs; not counted in ``latency_ms``. What it
+                raises propagates out of ``predict``.
 
         Returns:
             One :class:`Prediction` (or :class:`Rejection`) per input, in input order.
@@ -207,6 +231,7 @@ class Predictor:
                     names[i] if names is not None else _name_of(items[i]),
                     with_features,
                     budget,
+                    on_image,
                 )
                 for i in indexes
             ]
@@ -241,7 +266,7 @@ class Predictor:
         height, width = self.model.spec.input_size
         per_image = self.model.spec.num_crops if self.model.spec.input_mode == "crops" else 1
         for batch_size in dict.fromkeys(batch_sizes):
-            self._forward(torch.zeros((batch_size * per_image, 3, height, width)))
+            self._forward(np.zeros((batch_size * per_image, 3, height, width), np.float32))
         return time.perf_counter() - start
 
     # -- the three stages -------------------------------------------------------------------
@@ -250,31 +275,26 @@ class Predictor:
         """RGB image -> model inputs, shape (n, 3, H, W) (n = 1 or the number of crops)."""
         return image_to_inputs(image, self.model.spec)
 
-    def _forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Tensors in, float32 logits out: the hot path (see :mod:`fakescope.acceleration`)."""
+    def _forward(self, pixel_values: np.ndarray) -> np.ndarray:
+        """(n, 3, H, W) float32 pixels in, (n, labels) float32 logits out: the hot path."""
         return self._forward_with_pooled(pixel_values)[0]
 
     def _forward_with_pooled(
-        self, pixel_values: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self, pixel_values: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """(float32 logits, pooled features or None): the head's input comes for free."""
         with self._forward_lock:
             return self.backend.forward(pixel_values, pooled=self.projection is not None)
 
-    def postprocess(self, logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def postprocess(self, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-image logits (already aggregated over crops) -> (label scores, fake probability).
 
         Logits are divided by the model's calibration temperature, then softmaxed (sigmoid for
-        multi-label models).
+        multi-label models): :func:`fakescope.verdicts.fake_probabilities`.
         """
-        scaled = logits / self.model.info.temperature
-        if self._multi_label:
-            scores = torch.sigmoid(scaled)
-            fake = scores[:, self._fake_ids].max(dim=1).values
-        else:
-            scores = torch.softmax(scaled, dim=1)
-            fake = scores[:, self._fake_ids].sum(dim=1)
-        return scores.numpy(), fake.clamp(0.0, 1.0).numpy()
+        return fake_probabilities(
+            logits, self.model.info.temperature, self._fake_ids, self._multi_label, scores=True
+        )
 
     # -- internals --------------------------------------------------------------------------
 
@@ -285,6 +305,7 @@ class Predictor:
         name: str | None,
         with_features: bool,
         budget: BatchPixels | None = None,
+        on_image: ImageCallback | None = None,
     ) -> _Prepared:
         start = time.perf_counter()
         budget = budget if budget is not None else BatchPixels(self.settings)
@@ -304,26 +325,23 @@ class Predictor:
             inputs = self.preprocess(loaded.image)
             features = compute_features(loaded) if with_features else {}
             photo = check_photograph(loaded.image) if self.settings.photo_check else None
+            seconds = time.perf_counter() - start
+            if on_image is not None:
+                on_image(index, loaded.image)  # still under the budget: the pixels are held
             sha256, shown_name = loaded.sha256, loaded.name
             del loaded  # the full-size pixels go before their budget is given back
-        return _Prepared(
-            index, sha256, shown_name, inputs, features, time.perf_counter() - start, photo
-        )
+        return _Prepared(index, sha256, shown_name, inputs, features, seconds, photo)
 
-    def _prepare_all(
-        self, jobs: list[tuple[int, ImageInput, str | None, bool, BatchPixels]]
-    ) -> list[_Prepared | InvalidImageError]:
+    def _prepare_all(self, jobs: list[_Job]) -> list[_Prepared | InvalidImageError]:
         """Decode, preprocess and describe a batch's inputs, on all cores.
 
         The forward pass waits for the whole batch, so while images are decoded the cores are
         otherwise idle: decoding, resizing, hashing and the FFT release the GIL, and a pool of
-        ``threads`` workers cuts this stage's wall time about in half on 2 cores (about 7 ms per
-        640x480 image alone, 15 % of a batch of 16 through ViT-B/16 in bf16).
+        ``threads`` workers cuts this stage's wall time about in half on 2 cores (a few ms per
+        640x480 image: decoding, hashing, the features on a small copy and the photo check).
         """
 
-        def run(
-            job: tuple[int, ImageInput, str | None, bool, BatchPixels],
-        ) -> _Prepared | InvalidImageError:
+        def run(job: _Job) -> _Prepared | InvalidImageError:
             try:
                 return self._prepare(*job)
             except InvalidImageError as exc:
@@ -354,11 +372,11 @@ class Predictor:
 
     def _score(self, batch: list[_Prepared], outcomes: list[Any]) -> None:
         counts = [p.inputs.shape[0] for p in batch]
-        pixel_values = torch.from_numpy(np.concatenate([p.inputs for p in batch]))
+        pixel_values = np.concatenate([p.inputs for p in batch])
         start = time.perf_counter()
         logits, pooled = self._forward_with_pooled(pixel_values)
         # Crops of one image are averaged in logit space, then calibrated once.
-        per_image = torch.stack([chunk.mean(dim=0) for chunk in torch.split(logits, counts)])
+        per_image = _mean_per_image(logits, counts)
         scores, fake_probs = self.postprocess(per_image)
         embeddings, space = self._embeddings(pooled, counts)
         shared_seconds = time.perf_counter() - start
@@ -391,17 +409,22 @@ class Predictor:
             )
 
     def _embeddings(
-        self, pooled: torch.Tensor | None, counts: list[int]
+        self, pooled: np.ndarray | None, counts: list[int]
     ) -> tuple[list[tuple[float, ...] | None], str | None]:
         """Per-image embeddings (crops averaged, then projected) and their space id."""
         if pooled is None or self.projection is None:
             return [None] * len(counts), None
-        per_image = torch.stack([chunk.mean(dim=0) for chunk in torch.split(pooled, counts)])
-        projected = self.projection.project(per_image.numpy())
+        projected = self.projection.project(_mean_per_image(pooled, counts))
         rows = [
             tuple(float(v) for v in row) if np.isfinite(row).all() else None for row in projected
         ]
         return rows, self.projection.space
+
+
+def _mean_per_image(rows: np.ndarray, counts: list[int]) -> np.ndarray:
+    """Rows (one per model input) averaged per image (``counts`` inputs each, in order)."""
+    starts = np.cumsum([0, *counts[:-1]])
+    return np.add.reduceat(rows, starts, axis=0) / np.asarray(counts, dtype=rows.dtype)[:, None]
 
 
 def _as_list(inputs: ImageInput | Iterable[ImageInput]) -> list[ImageInput]:

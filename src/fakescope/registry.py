@@ -365,8 +365,12 @@ class Registry:
         if not info.is_hub:
             _verify_local(info)
 
-    def load(self, version: str, settings: Settings | None = None) -> LoadedModel:
+    def load(
+        self, version: str, settings: Settings | None = None, *, lazy: bool = False
+    ) -> LoadedModel:
         """Load one version's model, checking every model file's hash against the registry.
+
+        ``lazy`` builds the torch module on first use (:func:`fakescope.model.load_model`).
 
         Raises:
             RegistryError: unknown version or unreadable metadata.
@@ -393,11 +397,12 @@ class Registry:
             version=info.version,
             limits=_limits_from_card(card),
             expected_sha256=expected,
+            lazy=lazy,
         )
 
-    def load_active(self, settings: Settings | None = None) -> LoadedModel:
+    def load_active(self, settings: Settings | None = None, *, lazy: bool = False) -> LoadedModel:
         """Load the active version's model."""
-        return self.load(self.active().version, settings)
+        return self.load(self.active().version, settings, lazy=lazy)
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -1060,8 +1065,10 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def load_configured_model(settings: Settings, source: str | Path | None = None) -> LoadedModel:
-    """Load the model the settings ask for.
+def load_configured_model(
+    settings: Settings, source: str | Path | None = None, *, lazy: bool = False
+) -> LoadedModel:
+    """Load the model the settings ask for (``lazy``: its torch module on first use).
 
     ``source`` wins; else ``settings.model_source``; else the registry's active version. When no
     explicit ``source`` is given and that load fails, ``settings.fallback_model_source`` is tried
@@ -1074,8 +1081,8 @@ def load_configured_model(settings: Settings, source: str | Path | None = None) 
 
     def load(chosen: str | Path | None) -> LoadedModel:
         if chosen is None or str(chosen) == "registry":
-            return Registry(settings.registry_dir).load_active(settings)
-        return load_model(chosen, label_map=settings.label_map)
+            return Registry(settings.registry_dir).load_active(settings, lazy=lazy)
+        return load_model(chosen, label_map=settings.label_map, lazy=lazy)
 
     if source is not None:
         return load(source)

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 VERDICTS = ("fake", "real", "uncertain")
+
+
+def fake_probabilities(
+    logits, temperature: float, fake_ids: Sequence[int], multi_label: bool = False, *, scores=False
+):
+    """Fake probability (n,) of logits (n, labels), numpy: the rule of ``Predictor.postprocess``.
+
+    Logits are divided by the calibration temperature, then softmaxed and the fake labels'
+    probabilities summed (sigmoid and the largest fake label for multi-label models). With
+    ``scores=True`` returns (every label's probability (n, labels), fake probability (n,)).
+    """
+    import numpy as np
+
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    if multi_label:
+        label_scores = 1.0 / (1.0 + np.exp(-scaled))
+        fake = label_scores[:, list(fake_ids)].max(axis=1)
+    else:
+        shifted = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        label_scores = shifted / shifted.sum(axis=1, keepdims=True)
+        fake = label_scores[:, list(fake_ids)].sum(axis=1)
+    fake = np.clip(fake, 0.0, 1.0)
+    return (label_scores, fake) if scores else fake
 
 
 def verdict_for(

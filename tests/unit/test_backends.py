@@ -83,7 +83,10 @@ def test_a_graph_that_cannot_be_exported_falls_back_to_torch_with_the_reason(
         raise GraphError("OpenVINO could not export the model: test")
 
     monkeypatch.setattr(ov_runtime, "export_graph", refuse)
-    settings = Settings.from_env({"FAKESCOPE_CACHE_DIR": str(tmp_path)})
+    # fp32 by name: auto would run this CPU (no bfloat16) in int8 on ONNX Runtime.
+    settings = Settings.from_env(
+        {"FAKESCOPE_CACHE_DIR": str(tmp_path), "FAKESCOPE_PRECISION": "fp32"}
+    )
     selection = choose_backend(load_model(str(vit_dir)), settings, ZEN3_AVX2)
     assert isinstance(selection.backend, TorchBackend)
     assert selection.details["runtime"] == "torch"

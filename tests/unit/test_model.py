@@ -207,3 +207,42 @@ def test_verify_files_names_a_missing_file(vit_dir: Path, tmp_path: Path) -> Non
     (copy / "config.json").unlink()
     with pytest.raises(ModelLoadError, match=r"^v9: config.json is missing \(it was recorded"):
         verify_files(copy, manifest, label="v9")
+
+
+# -- lazy loading (issue 14: a cached graph serves without the torch module) ---------------------
+
+
+@pytest.mark.parametrize("which", ["vit", "resnet"])
+def test_the_checkpoint_header_gives_the_facts_of_the_built_module(
+    vit_dir: Path, resnet_dir: Path, which: str
+) -> None:
+    from fakescope.acceleration import convertible_linear_count
+    from fakescope.embedding import head_input_dim
+    from fakescope.model import head_width, linear_layer_count
+
+    folder = vit_dir if which == "vit" else resnet_dir
+    lazy, built = load_model(folder, lazy=True), load_model(folder)
+    assert not lazy.module_loaded and built.module_loaded
+    assert lazy.info == built.info  # parameter count and architecture without the module
+    assert linear_layer_count(lazy) == convertible_linear_count(built.module)
+    assert head_width(lazy) == head_input_dim(built.module)
+    assert not lazy.module_loaded  # asking built nothing
+    assert type(lazy.module).__name__ == built.info.architecture and lazy.module_loaded
+
+
+def test_a_lazy_load_still_checks_the_weights_file_now(vit_dir: Path, tmp_path: Path) -> None:
+    copy = shutil.copytree(vit_dir, tmp_path / "m")
+    weights = copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(ModelLoadError, match="the file is truncated"):
+        load_model(copy, lazy=True)
+
+
+def test_a_lazy_model_reports_weights_that_do_not_build_when_first_used(
+    vit_dir: Path, resnet_dir: Path, tmp_path: Path
+) -> None:
+    copy = shutil.copytree(vit_dir, tmp_path / "m")
+    shutil.copy(resnet_dir / "model.safetensors", copy / "model.safetensors")
+    model = load_model(copy, lazy=True)  # the files are whole; the tensors fit another model
+    with pytest.raises(ModelLoadError, match="do not match config.json"):
+        _ = model.module

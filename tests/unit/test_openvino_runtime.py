@@ -237,9 +237,10 @@ def test_describe_runtime_names_the_engine_and_the_reasons(
     settings = Settings(precision="fp32", cache_dir=tmp_path)
     exported = describe_runtime(Predictor(load_model(vit_dir), settings).info.extra["acceleration"])
     found = describe_runtime(Predictor(load_model(vit_dir), settings).info.extra["acceleration"])
-    threads = torch.get_num_threads()
+    from fakescope.runtime_env import intra_op_threads
+
     assert exported == (
-        f"OpenVINO {ov_runtime.openvino_version()}, {threads} threads "
+        f"OpenVINO {ov_runtime.openvino_version()}, {intra_op_threads(settings)} threads "
         "(set in settings; graph exported at start, cached for the next)"
     )
     assert found.endswith("(set in settings; graph found in the cache)")
@@ -247,7 +248,8 @@ def test_describe_runtime_names_the_engine_and_the_reasons(
     monkeypatch.setitem(sys.modules, "openvino", None)
     without = Predictor(load_model(vit_dir), settings).info.extra["acceleration"]
     assert describe_runtime(without) == (
-        f"torch, onednn-packed, {threads} threads (set in settings; OpenVINO is not installed)"
+        f"torch, onednn-packed, {torch.get_num_threads()} threads "
+        "(set in settings; OpenVINO is not installed)"
     )
     assert describe_runtime({}) == "not prepared"
 

@@ -20,7 +20,8 @@ class Backend(Protocol):
     report: AccelerationReport
 
     def forward(self, pixel_values: Any, *, pooled: bool) -> tuple[Any, Any | None]:
-        """(float32 logits, the head's input or None) for (n, 3, H, W) float32 pixels.
+        """(float32 logits, the head's input or None) for (n, 3, H, W) float32 pixels, all
+        numpy arrays (no torch outside the torch runtime).
 
         ``pooled=False`` may skip the pooled features (a runtime where they cost extra);
         one call at a time: the Predictor serialises forward passes.

@@ -44,11 +44,9 @@ class OpenVINOBackend:
         return cls(prepare_graph(model, mode, cache_dir, threads), mode)
 
     def forward(self, pixel_values: Any, *, pooled: bool) -> tuple[Any, Any | None]:
-        import torch
-
         # The pooled features are a second output of the same graph: no extra work to skip.
-        logits, features = self.graph.run(pixel_values.numpy())
-        return torch.from_numpy(logits), torch.from_numpy(features) if pooled else None
+        logits, features = self.graph.run(pixel_values)
+        return logits, features if pooled else None
 
     def describe(self) -> dict[str, Any]:
         cache = self.prepared.cache

@@ -22,9 +22,13 @@ class TorchBackend:
         self.report = report
 
     @classmethod
-    def prepare(cls, model: Any, mode: str) -> TorchBackend:
+    def prepare(cls, model: Any, mode: str, threads: int | None = None) -> TorchBackend:
         """Convert ``model.module`` for ``mode`` (once: a module shared by several Predictors
-        keeps the conversion it got first)."""
+        keeps the conversion it got first); ``threads`` sets torch's intra-op threads."""
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
         existing = accelerated_report(model.module)
         if existing is not None:
             return cls(model, existing)
@@ -35,12 +39,13 @@ class TorchBackend:
         import torch
 
         module = self.model.module
+        pixels = torch.from_numpy(pixel_values)
         with torch.inference_mode():
             if not pooled:
-                return module(pixel_values=pixel_values).logits.float(), None
+                return module(pixel_values=pixels).logits.float().numpy(), None
             with PooledCapture(module) as capture:
-                logits = module(pixel_values=pixel_values).logits.float()
-            return logits, capture.pooled.float()
+                logits = module(pixel_values=pixels).logits.float().numpy()
+            return logits, capture.pooled.float().numpy()
 
     def describe(self) -> dict[str, Any]:
         return {"kernel": self.report.kernel, "converted_layers": self.report.converted}
