@@ -10,6 +10,7 @@ the root URL.
 from __future__ import annotations
 
 import components
+import resources
 import streamlit as st
 
 st.set_page_config(page_title="FakeScope", page_icon=":material/image_search:", layout="wide")
@@ -22,6 +23,9 @@ pages = [
     st.Page("views/monitor.py", title="Monitor", icon=":material/monitoring:"),
     st.Page("views/models.py", title="Models", icon=":material/deployed_code:"),
 ]
+# The model loads in the background from the first run of any page on (once per process and
+# model), so no page waits for it before drawing; the pages that need it say it is loading.
+resources.start_loading_quietly()
 # The app's name and what it does, above every page's own title.
 components.app_header()
 # An uncaught error in a page shows a short message and a reference id; the traceback goes to the

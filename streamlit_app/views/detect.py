@@ -26,7 +26,7 @@ from PIL import Image
 from fakescope.config import BROWSER_MEGABYTE, Settings
 from fakescope.errors import FakeScopeError
 from fakescope.feedback import keep_labelled_image, labelled_images_dir, truth_from_feedback
-from fakescope.images import ACCEPTED_FORMATS, BatchPixels, load_image
+from fakescope.images import ACCEPTED_FORMATS, fitted_size
 from fakescope.safe_text import markdown_text
 from fakescope.spectrum import spectrum_image
 from fakescope.traffic import bundled_samples
@@ -54,17 +54,17 @@ def _jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _views(data: bytes, settings: Settings) -> tuple[bytes, bytes]:
-    """Thumbnail and Fourier-magnitude picture of an image that was just scored.
+def _views(image: Image.Image) -> tuple[bytes, bytes]:
+    """Thumbnail and Fourier-magnitude picture of an image being scored.
 
-    The full-size decode counts against the server's pixel budget like the Predictor's own, and
-    the thumbnail is made in place after the spectrum's crop: no second full-size copy.
+    Made from the pixels the Predictor decoded (``predict(on_image=...)``), while they still
+    count against the server's pixel budget: the upload is not decoded a second time. The
+    image is the Predictor's and is not modified: the thumbnail is a new, small image.
     """
-    with BatchPixels(settings).hold() as reserve:
-        image = load_image(data, settings, reserve=reserve).image
-        spectrum = _jpeg(spectrum_image(image))
-        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), reducing_gap=2.0)
-        return _jpeg(image), spectrum
+    spectrum = _jpeg(spectrum_image(image))
+    size = fitted_size(image.size, THUMBNAIL_SIDE)
+    thumbnail = image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return _jpeg(thumbnail), spectrum
 
 
 SAMPLES_KEY = "detect_samples"  # names of the bundled samples on show
@@ -106,17 +106,30 @@ def _score(items: list[dict[str, Any]], predictor: Predictor, settings: Settings
     todo = list({i["sha256"]: i for i in todo}.values())
     if todo:
         label = f"Scoring {len(todo)} image{'s' if len(todo) > 1 else ''}..."
+        # Thumbnails and spectra are made by the Predictor's callback (from the predicting
+        # threads), by input index, from the pixels it decoded.
+        views: dict[int, tuple[bytes, bytes]] = {}
+        view_errors: dict[int, str] = {}
+
+        def keep_views(index: int, image: Image.Image) -> None:
+            try:
+                views[index] = _views(image)
+            except FakeScopeError as exc:  # e.g. too small for a spectrum: the verdict stands
+                view_errors[index] = str(exc)
+
         with st.spinner(label):
             outcomes = predictor.predict(
-                [i["data"] for i in todo], errors="return", names=[i["name"] for i in todo]
+                [i["data"] for i in todo],
+                errors="return",
+                names=[i["name"] for i in todo],
+                on_image=keep_views,
             )
-            for item, outcome in zip(todo, outcomes):
+            for index, (item, outcome) in enumerate(zip(todo, outcomes)):
                 entry: dict[str, Any] = {"outcome": outcome, "thumbnail": None, "spectrum": None}
-                if isinstance(outcome, Prediction):
-                    try:
-                        entry["thumbnail"], entry["spectrum"] = _views(item["data"], settings)
-                    except FakeScopeError as exc:  # e.g. the server's pixel budget is full
-                        entry["preview_error"] = str(exc)
+                if isinstance(outcome, Prediction) and index in views:
+                    entry["thumbnail"], entry["spectrum"] = views[index]
+                elif index in view_errors:
+                    entry["preview_error"] = view_errors[index]
                 cache[f"{item['sha256']}:{version}"] = entry
     return cache
 
@@ -206,7 +219,8 @@ def _show_prediction(item: dict[str, Any], prediction: Prediction, entry: dict[s
         if entry["thumbnail"] is not None:
             st.image(entry["thumbnail"], caption=markdown_text(item["name"]), width="stretch")
         else:
-            st.caption(f"{markdown_text(item['name'])}: no preview (the server is busy).")
+            # Only when the picture could not be made (an image too small for a spectrum).
+            st.caption(f"{markdown_text(item['name'])}: no preview.")
         components.verdict_badge(prediction.verdict)
         if prediction.reason:
             # Why the score did not decide (e.g. not a photograph); FakeScope's own text.
@@ -281,8 +295,9 @@ def main() -> None:
         "or Uncertain when the fake probability falls in the band around the threshold or the "
         "image is not a photograph (a chart, drawing or screenshot)."
     )
-    predictor = resources.predictor(settings)
-    components.fallback_note(predictor.info)
+    # The model's loading notice, error or fallback note goes here, under the title; the page
+    # waits for the model only below, once the uploader and sliders are drawn (and keep files).
+    model_slot = st.empty()
     store = resources.store(settings)
 
     upload_col, control_col = st.columns([2, 1], gap="large")
@@ -351,6 +366,10 @@ def main() -> None:
             if band > 0
             else f"Real below {threshold:.0%}, Fake from {threshold:.0%}."
         )
+
+    predictor = resources.predictor(settings, slot=model_slot)
+    with model_slot.container():
+        components.fallback_note(predictor.info)
 
     items = _items(uploads)
     if not items:

@@ -326,7 +326,10 @@ def _running_model(settings: Settings, active: str | None) -> None:
     st.subheader("Running model")
     predictor = resources.predictor(settings, stop=False)
     if predictor is None:
-        st.caption("Roll back or promote another version below, or fix the setting named above.")
+        if not resources.model_loading(settings):  # it failed: say what can be done here
+            st.caption(
+                "Roll back or promote another version below, or fix the setting named above."
+            )
         return
     info = predictor.info
     components.fallback_note(info)
@@ -534,11 +537,12 @@ def main() -> None:
         _section("Promote / roll back", _admin, settings, state)
     with active_slot:
         _section("The active model", _active_model, registry, state)
-    with running_slot:
-        _section("The running model", _running_model, settings, state.active)
     with versions_slot:
         st.subheader("All versions")
         _section("The version list", _versions_table, state)
+    # Last: it is the one section that may wait for the model to load.
+    with running_slot:
+        _section("The running model", _running_model, settings, state.active)
 
 
 main()
