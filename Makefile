@@ -76,11 +76,14 @@ lint: setup-dev
 format: setup-dev
 	$(BIN)/black $(LINT_PATHS)
 
+# The table names the run's CPU class (AVX2, AVX-512, AVX-512+BF16, AMX) and compares speed-ups
+# with that class's baseline only. BENCH_ARGS go to the report: `make bench
+# BENCH_ARGS=--update-baseline` records this machine as its class's baseline.
 bench: setup-dev
 	mkdir -p out
 	$(BIN)/python -m pytest tests/benchmarks -m benchmark --benchmark-json=out/benchmarks.json $(PYTEST_ARGS)
 	$(BIN)/python scripts/benchmark_report.py out/benchmarks.json --baseline benchmarks/baseline.json \
-		--skip-times --markdown out/benchmarks.md
+		--skip-times --markdown out/benchmarks.md $(BENCH_ARGS)
 
 demo-model: setup-dev
 	$(BIN)/python scripts/build_demo_model.py

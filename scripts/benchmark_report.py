@@ -14,26 +14,37 @@ fidelity (largest change of the fake probability vs float32), and the share of t
 reached (the model's GFLOP per image over the matrix-multiply ceiling of that precision, measured
 in the same run). Then preprocessing, the prediction log, drift, cold start and peak memory.
 
+Every run names its CPU class (``AVX2``, ``AVX-512``, ``AVX-512+BF16``, ``AMX`` or ``other``,
+from the CPU's flags; ``fakescope.acceleration.cpu_class``): speed ratios depend on it far more
+than on anything FakeScope does, so the baseline file keeps one section per class.
+
+Targets (issue 14) for the run's class are printed as pass / FAIL / not measured; they are goals,
+not part of the gate.
+
 Regression gate (exit status 1) against ``--baseline``:
 
-* ratios measured within one run (speed-ups over the pipeline) are compared with the baseline
-  of the same machine, else of a machine of the same CPU class (instruction-set flags and thread
-  count): a figure fails when it falls below its baseline divided by ``--max-ratio``;
+* ratios measured within one run (speed-ups over the pipeline) are compared only with the
+  baseline of the run's CPU class: a figure fails when it falls below its baseline divided by
+  ``--max-ratio``;
 * fidelity fails when it passes its limit (0.01; 0.1 for int8, which is never the default);
 * absolute times (ms per image, cold start) and the peak RSS are compared only when the run's
-  machine (CPU and thread count) is the baseline's: a figure fails above baseline x
-  ``--max-ratio``; ``--skip-times`` leaves the times out of the gate (a machine shared with other
-  jobs, where they move by more than any sensible ratio) and keeps the memory.
+  machine (CPU and thread count) is the one the class baseline was recorded on: a figure fails
+  above baseline x ``--max-ratio``; ``--skip-times`` leaves the times out of the gate (a machine
+  shared with other jobs, where they move by more than any sensible ratio) and keeps the memory.
 
 The yardsticks themselves (the pipeline, the eager float32 model) are shown but never gated.
 Figures missing on either side are listed, never failed: quick runs measure fewer of them. With no
-baseline of the run's CPU class, only fidelity is checked (record one with ``--update-baseline``).
+baseline of the run's CPU class, only fidelity is checked, and the report says so; record one on a
+machine of that class with ``--update-baseline`` (``make bench BENCH_ARGS=--update-baseline``).
+A run with the instruction set capped (``ONEDNN_MAX_CPU_ISA``, ``ATEN_CPU_CAPABILITY``) is not a
+machine of a lower class, and is never recorded as a baseline.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +54,18 @@ from typing import Any
 
 DEFAULT_MAX_RATIO = 1.5
 FIDELITY_LIMITS = {"fp32": 0.01, "bf16": 0.01, "int8": 0.1}
+# fakescope.acceleration.CPU_CLASSES (this script reads JSON only and does not import fakescope).
+CPU_CLASSES = ("other", "AVX2", "AVX-512", "AVX-512+BF16", "AMX")
+# Issue 14's speed targets per CPU class: (ViT-B/16 e2e speed-up at batch 1, at batch 16).
+SPEED_TARGETS = {
+    "AVX2": (2.0, 2.0),
+    "AVX-512": (3.0, 4.0),
+    "AVX-512+BF16": (3.0, 4.0),
+    "AMX": (3.0, 4.0),
+}
+FIDELITY_TARGET = 0.01  # largest fake-probability change on trained weights, and no flips
+COLD_START_TARGET = 0.5  # FakeScope's cold start over the plain pipeline's, at most
+PEAK_RSS_TARGET_MB = 900.0
 PATH_NAMES = {"pipeline": "transformers pipeline", "e2e": "end to end", "model": "model only"}
 
 
@@ -61,6 +84,7 @@ class Figure:
     flips: int | None
     gflop_per_image: float | None
     paired_speedup: float | None = None
+    weights: str = "random"  # "trained" for figures measured on trained weights
     speedup: float | None = None
     floor_share: float | None = None
 
@@ -90,6 +114,9 @@ class Report:
     quick: bool
     datetime: str
     omp_wait_policy: str = "default"
+    cpu_class: str = "unknown"
+    threads: int | None = None
+    isa_caps: dict[str, str] = field(default_factory=dict)
     figures: list[Figure] = field(default_factory=list)
     others: list[Other] = field(default_factory=list)
     ceilings: dict[str, float] = field(default_factory=dict)
@@ -101,6 +128,26 @@ class Report:
 
 def _median_ms(bench: dict[str, Any]) -> float:
     return float(bench["stats"]["median"]) * 1000.0
+
+
+def class_of_machine(machine: str) -> str:
+    """The CPU class from a machine description (``CpuInfo.describe()``), for files written
+    before the class was recorded: ``AMD EPYC (AVX512, avx512_bf16), 2 threads`` -> AVX-512+BF16.
+    """
+    flags = machine[machine.find("(") :].lower() if "(" in machine else ""
+    if "amx" in flags:
+        return "AMX"
+    if "avx512_bf16" in flags:
+        return "AVX-512+BF16"
+    if "avx512" in flags:
+        return "AVX-512"
+    return "AVX2" if "avx2" in flags else "unknown"
+
+
+def threads_of_machine(machine: str) -> int | None:
+    """The thread count at the end of a machine description (``..., 2 threads``)."""
+    found = re.search(r"(\d+) threads?$", machine)
+    return int(found.group(1)) if found else None
 
 
 def read_report(data: dict[str, Any]) -> Report:
@@ -117,6 +164,13 @@ def read_report(data: dict[str, Any]) -> Report:
         omp_wait_policy=next(
             (str(i["omp_wait_policy"]) for i in infos if i.get("omp_wait_policy")), "default"
         ),
+        cpu_class=next(
+            (str(i["cpu_class"]) for i in infos if i.get("cpu_class")), class_of_machine(machine)
+        ),
+        threads=next(
+            (int(i["threads"]) for i in infos if i.get("threads")), threads_of_machine(machine)
+        ),
+        isa_caps=next((dict(i["isa_caps"]) for i in infos if i.get("isa_caps")), {}),
     )
     for bench, info in zip(benches, infos):
         kind = info.get("kind")
@@ -140,6 +194,7 @@ def read_report(data: dict[str, Any]) -> Report:
                     flips=info.get("flips"),
                     gflop_per_image=info.get("gflop_per_image"),
                     paired_speedup=info.get("paired_speedup"),
+                    weights=str(info.get("weights", "random")),
                 )
             )
         elif kind == "ceiling" and info.get("gflops"):
@@ -280,13 +335,145 @@ def startup_lines(report: Report) -> list[str]:
         f"Peak RSS of the serving process (ViT-B/16 loaded, a batch of 16 scored): "
         f"{info.get('peak_rss_mb', 0):.0f} MB",
     ]
+    pipeline_runs = info.get("pipeline_cold_start_s") or []
+    if pipeline_runs:
+        ratio = cold_start_ratio(report)
+        lines.append(
+            "Plain transformers pipeline, started just before each of those runs: "
+            f"best {min(pipeline_runs):.2f} s, runs {', '.join(f'{r:.2f}' for r in pipeline_runs)}"
+            " s" + (f"; FakeScope / pipeline {ratio:.2f} (median of the rounds)" if ratio else "")
+        )
     return lines
+
+
+def cold_start_ratio(report: Report) -> float | None:
+    """FakeScope's cold start over the plain pipeline's: the paired median when recorded, else
+    best over best."""
+    info = report.startup
+    if info.get("cold_start_vs_pipeline"):
+        return float(info["cold_start_vs_pipeline"])
+    ours, theirs = info.get("cold_start_s") or [], info.get("pipeline_cold_start_s") or []
+    return min(ours) / min(theirs) if ours and theirs and min(theirs) > 0 else None
+
+
+# ------------------------------------------------------------------------------------ targets
+
+
+@dataclass
+class Target:
+    """One row of issue 14's targets: what, the goal, what this run measured, the verdict."""
+
+    figure: str
+    target: str
+    measured: str
+    status: str  # "pass", "FAIL", "not measured", or where it is measured instead
+
+
+def _within_fidelity(figure: Figure) -> bool:
+    return figure.fidelity is None or (figure.fidelity <= FIDELITY_TARGET and not figure.flips)
+
+
+def _speed_target(report: Report, batch: int, goal: float | None, what: str) -> Target:
+    name = f"ViT-B/16 {what} vs pipeline, batch {batch}"
+    if goal is None:
+        return Target(name, f"none for class {report.cpu_class}", "-", "not measured")
+    # The fastest variant that keeps the fidelity target: int8 may be faster but drifts more.
+    candidates = [
+        f
+        for f in report.figures
+        if f.kind == "e2e" and f.model == "vit-b16" and f.batch == batch and f.speedup
+    ]
+    eligible = [f for f in candidates if _within_fidelity(f)]
+    if not eligible:
+        why = "no variant within fidelity 0.01" if candidates else f"no batch-{batch} figure"
+        return Target(name, f">= {goal:g}x", f"- ({why})", "not measured")
+    best = max(eligible, key=lambda f: f.speedup or 0.0)
+    assert best.speedup is not None
+    return Target(
+        name,
+        f">= {goal:g}x",
+        f"{best.speedup:.2f}x ({best.precision}, {best.kernel})",
+        "pass" if best.speedup >= goal else "FAIL",
+    )
+
+
+def targets(report: Report) -> list[Target]:
+    """Issue 14's targets for the run's CPU class, with what this run measured of them."""
+    goals = SPEED_TARGETS.get(report.cpu_class, (None, None))
+    rows = [
+        _speed_target(report, 1, goals[0], "end to end"),
+        _speed_target(report, 16, goals[1], "throughput"),
+    ]
+    trained = {
+        (f.model, f.precision, f.kernel): f
+        for f in report.figures
+        if f.weights == "trained" and f.fidelity is not None
+    }
+    fidelity_goal = f"max |dp| <= {FIDELITY_TARGET}, 0 flips"
+    for (model, precision, kernel), f in sorted(trained.items()):
+        assert f.fidelity is not None
+        flips = "flips not recorded" if f.flips is None else f"{f.flips} flips"
+        ok = f.fidelity <= FIDELITY_TARGET and not f.flips
+        rows.append(
+            Target(
+                f"fidelity on trained weights, {model} {precision} ({kernel})",
+                fidelity_goal,
+                f"{f.fidelity:.4f}, {flips}",
+                "pass" if ok else "FAIL",
+            )
+        )
+    if not trained:
+        rows.append(
+            Target(
+                "fidelity on trained weights",
+                fidelity_goal,
+                "- (no figure on trained weights in this run)",
+                "not measured",
+            )
+        )
+    rows.append(
+        Target(
+            "demo model e2e, 640x480, batch 1, vs today's main",
+            ">= 2x faster",
+            "-",
+            "measured by scripts/compare_with_main.py",
+        )
+    )
+    ratio = cold_start_ratio(report)
+    rows.append(
+        Target(
+            "cold start to first verdict vs plain pipeline, cache warm",
+            f"<= {COLD_START_TARGET:g}x the pipeline's",
+            "-" if ratio is None else f"{ratio:.2f}x",
+            "not measured" if ratio is None else ("pass" if ratio <= COLD_START_TARGET else "FAIL"),
+        )
+    )
+    rss = report.startup.get("peak_rss_mb")
+    rows.append(
+        Target(
+            "peak RSS, ViT-B/16 serving a batch of 16",
+            f"<= {PEAK_RSS_TARGET_MB:.0f} MB",
+            "-" if rss is None else f"{rss:.0f} MB",
+            "not measured" if rss is None else ("pass" if rss <= PEAK_RSS_TARGET_MB else "FAIL"),
+        )
+    )
+    return rows
+
+
+def target_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the targets table."""
+    header = ["figure", f"target ({report.cpu_class})", "measured", "status"]
+    return header, [[t.figure, t.target, t.measured, t.status] for t in targets(report)]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool) -> str:
     if markdown:
-        out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        out += ["| " + " | ".join(row) + " |" for row in rows]
+
+        def cells(values: Sequence[str]) -> str:
+            return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+
+        out = [cells(header), "|" + "|".join("---" for _ in header) + "|"]
+        out += [cells(row) for row in rows]
         return "\n".join(out)
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
@@ -302,10 +489,21 @@ def render(report: Report, markdown: bool, gate: list[str] | None = None) -> str
     heading = "### " if markdown else ""
     load = f"load average {report.load[0]:.1f}-{report.load[1]:.1f}" if report.load else "load ?"
     ceilings = ", ".join(f"{p} {g:,.0f} GFLOP/s" for p, g in sorted(report.ceilings.items()))
+    caps = ", ".join(f"{k}={v}" for k, v in sorted(report.isa_caps.items()))
     parts = [
         f"{heading}FakeScope benchmarks{' (quick)' if report.quick else ''}",
+        # Its own paragraph in markdown (a job summary), where single newlines join lines.
+        f"**CPU class: {report.cpu_class}**\n" if markdown else f"CPU class: {report.cpu_class}",
         f"Machine: {report.machine}; OMP_WAIT_POLICY {report.omp_wait_policy}; {load} during "
         f"the run; {report.datetime}",
+        *(
+            [
+                f"Instruction set capped ({caps}): figures of this {report.cpu_class} machine "
+                "run capped, not of a machine of a lower class"
+            ]
+            if caps
+            else []
+        ),
         f"Matrix-multiply ceiling (same run): {ceilings or '-'}",
         "",
         _table(*inference_rows(report), markdown),
@@ -319,6 +517,12 @@ def render(report: Report, markdown: bool, gate: list[str] | None = None) -> str
         _table(*other_rows(report), markdown),
         "",
         *startup_lines(report),
+        "",
+        f"{heading}Targets (issue 14), CPU class {report.cpu_class}",
+        _table(*target_rows(report), markdown),
+        "",
+        "Speed targets take the fastest variant within the fidelity target (0.01, no flips). "
+        "Targets are goals, shown and not gated; the gate is the baseline comparison.",
     ]
     if gate is not None:
         parts += ["", f"{heading}Against the baseline", *(gate or ["no figure to compare"])]
@@ -329,7 +533,7 @@ def render(report: Report, markdown: bool, gate: list[str] | None = None) -> str
 
 
 def baseline_figures(report: Report) -> dict[str, Any]:
-    """The figures kept in ``benchmarks/baseline.json`` for one machine."""
+    """The figures kept in ``benchmarks/baseline.json`` for one CPU class."""
     figures: dict[str, Any] = {}
     for f in report.figures:
         figures[f.key] = {
@@ -342,13 +546,24 @@ def baseline_figures(report: Report) -> dict[str, Any]:
     if report.startup.get("cold_start_s"):
         figures["startup/cold_start_s"] = {"value": min(report.startup["cold_start_s"])}
         figures["startup/peak_rss_mb"] = {"value": round(report.startup["peak_rss_mb"], 1)}
+    ratio = cold_start_ratio(report)
+    if ratio:
+        # Kept as a speed-up (pipeline over FakeScope, higher is better) so that it is gated
+        # like the others.
+        figures["startup/cold_start_vs_pipeline"] = {"speedup": round(1.0 / ratio, 3)}
     return figures
 
 
-def cpu_class_of(machine: str) -> str:
-    """The part of a machine description that decides speed ratios: ISA flags and threads."""
-    start = machine.find("(")
-    return machine[start:] if start >= 0 else machine
+def baseline_classes(baseline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The baseline file's sections by CPU class; a file of the older layout (one section per
+    machine, ``machines``) is read as its classes (the first machine of a class wins)."""
+    classes = dict(baseline.get("classes", {}))
+    for machine, entry in baseline.get("machines", {}).items():
+        classes.setdefault(
+            class_of_machine(machine),
+            {"machine": machine, "threads": threads_of_machine(machine), **entry},
+        )
+    return classes
 
 
 def compare(
@@ -356,33 +571,38 @@ def compare(
 ) -> tuple[list[str], list[str]]:
     """(lines to show, failures) of this run against the baseline file's content.
 
-    ``check_times=False`` leaves absolute times out of the gate (still shown): on a machine
-    shared with other jobs they move by more than any sensible ratio, while the paired speed-ups,
-    fidelity and memory do not.
+    Ratios are compared only with the baseline of the run's CPU class; absolute times and memory
+    only when that baseline was recorded on this machine (CPU and threads). ``check_times=False``
+    leaves absolute times out of the gate (still shown): on a machine shared with other jobs they
+    move by more than any sensible ratio, while the paired speed-ups, fidelity and memory do not.
     """
-    machines = baseline.get("machines", {})
+    entry = baseline_classes(baseline).get(report.cpu_class)
     current = baseline_figures(report)
-    same_machine = report.machine in machines
-    reference_name = report.machine if same_machine else None
-    if reference_name is None:
-        # Ratios move with the instruction set (bf16 or not, AVX-512 or not): compare them only
-        # with a machine of the same class.
-        cpu_class = cpu_class_of(report.machine)
-        reference_name = next((m for m in machines if cpu_class_of(m) == cpu_class), None)
     failures: list[str] = []
-    if reference_name is None:
+    same_machine = False
+    if entry is None:
         lines = [
-            f"no baseline for this CPU class ({cpu_class_of(report.machine)}): speed and memory "
-            "not compared; record one with --update-baseline",
+            f"no baseline for CPU class {report.cpu_class}: speed-ups, times and memory not "
+            "compared, only fidelity is checked; record one on a machine of this class with "
+            "`make bench BENCH_ARGS=--update-baseline`",
         ]
         reference: dict[str, Any] = {}
     else:
-        reference = machines[reference_name]["figures"]
+        reference = entry.get("figures", {})
+        same_machine = entry.get("machine") == report.machine and (
+            entry.get("threads") in (None, report.threads)
+        )
         lines = [
-            f"baseline machine: {reference_name}"
-            + ("" if same_machine else " (another machine: only ratios and fidelity are compared)"),
+            f"baseline of CPU class {report.cpu_class}: {entry.get('machine', '?')}"
+            f" (recorded {entry.get('recorded', '?')})"
+            + ("" if same_machine else "; another machine: only ratios and fidelity are compared"),
             f"tolerance: ratio {max_ratio}",
         ]
+        if entry.get("threads") and report.threads and entry["threads"] != report.threads:
+            lines.append(
+                f"note: the baseline ran {entry['threads']} threads, this run {report.threads}: "
+                "ratios move with the thread count too"
+            )
     for key in sorted(set(reference) & set(current)):
         if key.startswith("pipeline/") or "/fp32-eager/" in key:
             continue  # the yardsticks: their speed is not FakeScope's to keep
@@ -411,7 +631,7 @@ def compare(
                 if not ok:
                     failures.append(f"{key}: {name} {new[name]:.3f} > {ceiling:.3f}")
     for key, new in sorted(current.items()):
-        # Fidelity has a fixed limit, baseline or not.
+        # Fidelity has a fixed limit, baseline or not; a precision with no limit is not gated.
         limit = FIDELITY_LIMITS.get(key.split("/")[2]) if key.count("/") >= 3 else None
         if new.get("fidelity") is not None and limit is not None and new["fidelity"] > limit:
             lines.append(f"FAIL {key} fidelity {new['fidelity']:.4f} > {limit}")
@@ -425,16 +645,36 @@ def compare(
     return lines, failures
 
 
-def update_baseline(report: Report, path: Path, command: str) -> None:
-    """Write (or replace) this machine's section of the baseline file."""
+BASELINE_ABOUT = (
+    "Figures of scripts/benchmark_report.py --update-baseline, one section per CPU class "
+    "(AVX2, AVX-512, AVX-512+BF16, AMX: fakescope.acceleration.cpu_class), each recorded on one "
+    "machine (named, with its thread count). Speed-ups are compared only within a class; "
+    "absolute times and memory only on the same machine. A class with no section (AVX2 until "
+    "someone records it on an AVX2-only machine) gets the fidelity check only."
+)
+
+
+def update_baseline(report: Report, path: Path, command: str) -> str | None:
+    """Write (or replace) this run's CPU class section of the baseline file.
+
+    Returns:
+        The machine whose section was replaced, if it was another one.
+
+    Raises:
+        ValueError: the run had its instruction set capped (not a machine of its class).
+    """
+    if report.isa_caps:
+        caps = ", ".join(f"{k}={v}" for k, v in sorted(report.isa_caps.items()))
+        raise ValueError(
+            f"this run had its instruction set capped ({caps}): not a baseline for any class; "
+            "run the suite without them, on a machine of the class to record"
+        )
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    data.setdefault(
-        "about",
-        "Figures of scripts/benchmark_report.py --update-baseline, one section per machine "
-        "(CPU and threads). Ratios are compared on any machine; times only on the same one.",
-    )
-    machines = data.setdefault("machines", {})
-    machines[report.machine] = {
+    classes = baseline_classes(data)
+    previous = classes.get(report.cpu_class, {}).get("machine")
+    classes[report.cpu_class] = {
+        "machine": report.machine,
+        "threads": report.threads,
         "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,
         "load_average": report.load,
@@ -442,7 +682,13 @@ def update_baseline(report: Report, path: Path, command: str) -> None:
         "ceilings_gflops": {k: round(v, 1) for k, v in report.ceilings.items()},
         "figures": baseline_figures(report),
     }
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    order = {name: index for index, name in enumerate(CPU_CLASSES)}
+    out = {
+        "about": BASELINE_ABOUT,
+        "classes": dict(sorted(classes.items(), key=lambda item: order.get(item[0], -1))),
+    }
+    path.write_text(json.dumps(out, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return previous if previous not in (None, report.machine) else None
 
 
 # ------------------------------------------------------------------------------------ main
@@ -468,7 +714,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument(
         "--update-baseline",
         action="store_true",
-        help="write this run into --baseline (this machine's section) instead of comparing",
+        help="write this run into --baseline (its CPU class's section) instead of comparing",
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.max_ratio < 1.0:
@@ -479,15 +725,24 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"cannot read {args.results}: {exc}", file=sys.stderr)
         return 2
     report = read_report(data)
-    if not report.figures and not report.others:
+    if not (report.figures or report.others or report.startup or report.ceilings):
         print(f"{args.results} holds no FakeScope benchmark figures", file=sys.stderr)
         return 2
 
     gate: list[str] | None = None
     failures: list[str] = []
+    if args.update_baseline and args.baseline is None:
+        parser.error("--update-baseline needs --baseline FILE")
     if args.baseline is not None and args.update_baseline:
-        update_baseline(report, args.baseline, " ".join(sys.argv))
-        gate = [f"baseline {args.baseline} updated for {report.machine}"]
+        try:
+            replaced = update_baseline(report, args.baseline, " ".join(sys.argv))
+        except ValueError as exc:
+            print(f"baseline not updated: {exc}", file=sys.stderr)
+            return 2
+        gate = [
+            f"baseline {args.baseline} updated for CPU class {report.cpu_class}: {report.machine}"
+            + (f" (replaces {replaced})" if replaced else "")
+        ]
     elif args.baseline is not None:
         try:
             baseline = json.loads(args.baseline.read_text(encoding="utf-8"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bench_support  # noqa: F401 - first: sets OMP_WAIT_POLICY before torch loads
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,9 @@ import pytest
 import torch
 from bench_support import (
     BATCHES,
+    FIDELITY_LIMIT,
     FIDELITY_LIMITS,
+    REPO_ROOT,
     VARIANTS,
     counted_gflop_per_input,
     decoded,
@@ -285,3 +288,57 @@ def test_predictor_model_only_demo(benchmark: Any, variant: str, batch: int) -> 
     )
     assert logits.shape == (batch * spec.num_crops, len(predictor.info.labels))
     assert bool(torch.isfinite(logits).all())
+
+
+# ------------------------------------------------------------------------------ trained weights
+
+TRAINED_VIT = REPO_ROOT / "tests" / "quality" / "fidelity_vit"
+
+
+@lru_cache(maxsize=1)
+def heldout_files() -> tuple[Path, ...]:
+    """The committed held-out photos and report set (never trained on by the fidelity ViT)."""
+    quality = REPO_ROOT / "tests" / "quality"
+    photos = sorted((quality / "heldout_photos").glob("*.jpg"))
+    return tuple(photos + sorted((quality / "generated").rglob("*.png")))
+
+
+@lru_cache(maxsize=None)
+def trained_predictor(variant: str) -> Predictor:
+    predictor = Predictor(load(TRAINED_VIT), settings_for(variant, 16))
+    predictor.warm_up((1, 16))
+    return predictor
+
+
+@lru_cache(maxsize=None)
+def trained_answers(variant: str) -> np.ndarray:
+    predictions = trained_predictor(variant).predict(list(heldout_files()), with_features=False)
+    return fake_probabilities(predictions)
+
+
+@pytest.mark.parametrize("variant", ["int8/onnxruntime"])
+def test_int8_fidelity_on_trained_weights(benchmark: Any, variant: str) -> None:
+    """The trained small ViT (scripts/train_fidelity_vit.py) on every held-out image: int8 vs
+    fp32 on torch, max |delta p| and flipped verdicts; timed on a batch of 16 of them."""
+    predictor = trained_predictor(variant)
+    fast, reference = trained_answers(variant), trained_answers("fp32/torch")
+    max_change, flips = float(np.abs(fast - reference).max()), verdict_flips(fast, reference)
+    batch = [path.read_bytes() for path in heldout_files()[:16]]
+
+    def baseline() -> list[Any]:
+        return trained_predictor("fp32/torch").predict(batch)
+
+    paired(benchmark, predictor.predict, (batch,), baseline, rounds(5))
+    record_predictor(
+        benchmark,
+        predictor,
+        kind="e2e",
+        model="fidelity-vit",
+        batch=16,
+        fidelity=max_change,
+        flips=flips,
+        weights="trained",
+        images_compared=len(fast),
+    )
+    assert variant_of(predictor) == variant
+    assert max_change <= FIDELITY_LIMIT and flips == 0
