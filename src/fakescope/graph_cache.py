@@ -1,4 +1,4 @@
-"""The one pruning rule of the exported-graph caches (OpenVINO and ONNX Runtime).
+"""The exported-graph caches of OpenVINO and ONNX Runtime: one way to find, write and prune them.
 
 Each runtime keeps its graphs in ``<cache_dir>/<runtime>/<key>/`` with a ``manifest.json`` that
 is touched on every cache hit; beyond a few graphs the least recently used go, since every model
@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -43,3 +47,82 @@ def prune_cache(root: Path, keep: Path, limit: int) -> list[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         logger.info("graph cache: removed %s (least recently used)", folder.name)
     return removed
+
+
+@dataclass
+class CachedGraph:
+    """Where a model's exported graph is, and how it got there.
+
+    Attributes:
+        folder: the folder holding the graph and its ``manifest.json``.
+        cache: ``hit`` (found on disk), ``exported`` (written to the cache now) or
+            ``uncached`` (the cache could not be written; exported to a temporary folder).
+        export_seconds: time spent exporting (0 on a hit).
+        note: why the cache was not used, or None.
+    """
+
+    folder: Path
+    cache: str
+    export_seconds: float = 0.0
+    note: str | None = None
+
+
+def find_or_export(
+    folder: Path,
+    files: Iterable[str],
+    export: Callable[[Path], None],
+    *,
+    limit: int,
+    refresh: bool = False,
+) -> CachedGraph:
+    """The graph in ``folder`` (``<cache_dir>/<runtime>/<key>``) when all ``files`` are there,
+    else made by ``export(into)``.
+
+    A new graph is written to a staging folder beside ``folder`` and renamed into place, so a
+    crash never leaves half a graph under a key (another process that got there first wins); the
+    least recently used graphs beyond ``limit`` are then deleted. A cache that cannot be written
+    is reported in ``note`` and the graph goes to a temporary folder for this process only (the
+    caller deletes it once loaded). ``refresh`` deletes a cached graph first (it failed a check).
+
+    Raises:
+        whatever ``export`` raises (the staging folder is removed).
+    """
+    names = tuple(files)
+
+    def complete(where: Path) -> bool:
+        return all((where / name).is_file() for name in names)
+
+    if refresh and folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+    if complete(folder):
+        try:
+            (folder / MANIFEST_FILE).touch()  # last use, for pruning
+        except OSError:
+            pass  # a read-only cache still serves
+        return CachedGraph(folder, "hit")
+    start = time.perf_counter()
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    except OSError as exc:
+        # A read-only or full cache: export for this process only, and say so.
+        note = f"graph cache {folder.parent} is not writable ({exc.strerror or exc})"
+        logger.warning("%s; exporting to a temporary folder", note)
+        staging = Path(tempfile.mkdtemp(prefix="fakescope-graph-"))
+        try:
+            export(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return CachedGraph(staging, "uncached", time.perf_counter() - start, note)
+    try:
+        export(staging)
+        try:
+            staging.rename(folder)
+        except OSError:
+            if not complete(folder):  # another process put the same graph there first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    prune_cache(folder.parent, keep=folder, limit=limit)
+    return CachedGraph(folder, "exported", time.perf_counter() - start)

@@ -35,7 +35,6 @@ import hashlib
 import json
 import logging
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -47,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from fakescope import graph_cache
+from fakescope.graph_cache import CachedGraph
 from fakescope.errors import FakeScopeError
 from fakescope.probe import PROBE_TOLERANCE, probe_input
 
@@ -259,27 +259,6 @@ def _chunks(inputs: np.ndarray, size: int = 8) -> list[np.ndarray]:
     return [inputs[i : i + size] for i in range(0, len(inputs), size)]
 
 
-@dataclass
-class CachedGraph:
-    """Where a model's int8 graph is, and how it got there (as for OpenVINO graphs).
-
-    Attributes:
-        folder: the folder holding the graph, the fidelity inputs and the manifest.
-        cache: ``hit``, ``exported`` or ``uncached`` (the cache could not be written).
-        export_seconds: time spent exporting and quantizing (0 on a hit).
-        note: why the cache was not used, or None.
-    """
-
-    folder: Path
-    cache: str
-    export_seconds: float = 0.0
-    note: str | None = None
-
-
-def _complete(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in (MANIFEST_FILE, GRAPH_FILE, INPUTS_FILE))
-
-
 def cached_graph(
     model: Any,
     cache_dir: Path,
@@ -294,41 +273,13 @@ def cached_graph(
     Raises:
         OnnxError: the export failed.
     """
-    key = graph_key(model, target)
-    final = Path(cache_dir) / "onnx" / key
-    if refresh and final.exists():
-        shutil.rmtree(final, ignore_errors=True)
-    if _complete(final):
-        try:
-            (final / MANIFEST_FILE).touch()  # last use, for pruning
-        except OSError:
-            pass  # a read-only cache still serves
-        return CachedGraph(final, "hit")
-    start = time.perf_counter()
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
-    except OSError as exc:
-        note = f"graph cache {final.parent} is not writable ({exc.strerror or exc})"
-        logger.warning("%s; exporting to a temporary folder", note)
-        staging = Path(tempfile.mkdtemp(prefix="fakescope-onnx-"))
-        try:
-            export_graph(model, staging, make_inputs(), target)
-        except OnnxError:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return CachedGraph(staging, "uncached", time.perf_counter() - start, note)
-    try:
-        export_graph(model, staging, make_inputs(), target)
-        try:
-            staging.rename(final)
-        except OSError:
-            if not _complete(final):  # another process put the same graph there first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    graph_cache.prune_cache(final.parent, keep=final, limit=MAX_CACHED_GRAPHS)
-    return CachedGraph(final, "exported", time.perf_counter() - start)
+    return graph_cache.find_or_export(
+        Path(cache_dir) / "onnx" / graph_key(model, target),
+        (MANIFEST_FILE, GRAPH_FILE, INPUTS_FILE),
+        lambda into: export_graph(model, into, make_inputs(), target),
+        limit=MAX_CACHED_GRAPHS,
+        refresh=refresh,
+    )
 
 
 class Int8Graph:

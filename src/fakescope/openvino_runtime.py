@@ -40,7 +40,6 @@ import json
 import logging
 import shutil
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from fakescope import graph_cache
+from fakescope.graph_cache import CachedGraph
 from fakescope.errors import FakeScopeError
 from fakescope.probe import PROBE_TOLERANCE, probe_input
 
@@ -194,24 +194,6 @@ def export_graph(model: Any, folder: Path) -> None:
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
 
 
-@dataclass
-class CachedGraph:
-    """Where a model's exported graph is, and how it got there.
-
-    Attributes:
-        folder: the folder holding ``model.xml``, ``model.bin`` and ``manifest.json``.
-        cache: ``hit`` (found on disk), ``exported`` (written to the cache now) or
-            ``uncached`` (the cache could not be written; exported to a temporary folder).
-        export_seconds: time spent exporting (0 on a hit).
-        note: why the cache was not used, or None.
-    """
-
-    folder: Path
-    cache: str
-    export_seconds: float = 0.0
-    note: str | None = None
-
-
 def cached_graph(model: Any, cache_dir: Path, *, refresh: bool = False) -> CachedGraph:
     """Find the model's graph under ``cache_dir``, exporting it first when missing.
 
@@ -223,43 +205,13 @@ def cached_graph(model: Any, cache_dir: Path, *, refresh: bool = False) -> Cache
     Raises:
         GraphError: the export failed.
     """
-    key = graph_key(model)
-    final = Path(cache_dir) / "openvino" / key
-    if refresh and final.exists():
-        shutil.rmtree(final, ignore_errors=True)
-    if (final / MANIFEST_FILE).is_file() and (final / GRAPH_FILE).is_file():
-        try:
-            (final / MANIFEST_FILE).touch()  # last use, for pruning
-        except OSError:
-            pass  # a read-only cache still serves
-        return CachedGraph(final, "hit")
-    start = time.perf_counter()
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
-    except OSError as exc:
-        # A read-only or full cache: export for this process only, and say so.
-        note = f"graph cache {final.parent} is not writable ({exc.strerror or exc})"
-        logger.warning("%s; exporting to a temporary folder", note)
-        staging = Path(tempfile.mkdtemp(prefix="fakescope-graph-"))
-        try:
-            export_graph(model, staging)
-        except GraphError:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return CachedGraph(staging, "uncached", time.perf_counter() - start, note)
-    try:
-        export_graph(model, staging)
-        try:
-            staging.rename(final)
-        except OSError:
-            # Another process put the same graph there first: keep theirs.
-            if not (final / MANIFEST_FILE).is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    prune_cache(final.parent, keep=final)
-    return CachedGraph(final, "exported", time.perf_counter() - start)
+    return graph_cache.find_or_export(
+        Path(cache_dir) / "openvino" / graph_key(model),
+        (MANIFEST_FILE, GRAPH_FILE),
+        lambda into: export_graph(model, into),
+        limit=MAX_CACHED_GRAPHS,
+        refresh=refresh,
+    )
 
 
 def prune_cache(root: Path, keep: Path, limit: int | None = None) -> list[Path]:
