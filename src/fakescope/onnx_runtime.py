@@ -432,6 +432,10 @@ def prepare_int8(
     start = time.perf_counter()
     import_onnxruntime()
     cached = cached_graph(model, cache_dir, target, make_inputs)
+    recorded = _recorded_fidelity(cached.folder, fake_probability, verdict)
+    if require_fidelity and recorded is not None and not recorded.passed:
+        # Refused at an earlier start on this CPU class: no session is made for nothing.
+        raise _refusal(recorded)
     try:
         try:
             graph, fidelity, delta = _load_checked(
@@ -449,11 +453,30 @@ def prepare_int8(
         if cached.cache == "uncached":
             shutil.rmtree(cached.folder, ignore_errors=True)  # the session holds the weights
     if require_fidelity and not fidelity.passed:
-        raise OnnxError(
-            f"int8 would change the answers ({fidelity.describe()}; allowed: "
-            f"{FIDELITY_TOLERANCE} and no flip)"
-        )
+        raise _refusal(fidelity)
     return PreparedInt8(graph, cached, fidelity, delta, time.perf_counter() - start, target)
+
+
+def _refusal(fidelity: Fidelity) -> OnnxError:
+    return OnnxError(
+        f"int8 would change the answers ({fidelity.describe()}; allowed: "
+        f"{FIDELITY_TOLERANCE} and no flip)"
+    )
+
+
+def _recorded_fidelity(
+    folder: Path,
+    fake_probability: Callable[[np.ndarray], np.ndarray],
+    verdict: Callable[[float], str],
+) -> Fidelity | None:
+    """The fidelity of the int8 logits stored at the first check, judged now; None when there
+    are none (or they are unreadable: the check runs again)."""
+    try:
+        stored = json.loads((folder / CHECK_FILE).read_text(encoding="utf-8"))["int8_logits"]
+        logits = np.asarray(stored, dtype=np.float32)
+        return compare(logits, _manifest_logits(folder), fake_probability, verdict, "cached")
+    except (OSError, ValueError, KeyError, TypeError, OnnxError):
+        return None
 
 
 def _load_checked(
@@ -472,17 +495,14 @@ def _load_checked(
     probe = compare(int8_logits(graph, folder, first=1), expected, fake_probability, verdict)
     if not probe.max_change <= PROBE_TOLERANCE:
         raise OnnxError(f"probe probability moved by {probe.max_change:.3f} (a broken graph)")
-    check_file = folder / CHECK_FILE
-    try:
-        stored = np.asarray(
-            json.loads(check_file.read_text(encoding="utf-8"))["int8_logits"], dtype=np.float32
-        )
-        fidelity = compare(stored, expected, fake_probability, verdict, "cached")
-    except (OSError, ValueError, KeyError, TypeError, OnnxError):
+    fidelity = _recorded_fidelity(folder, fake_probability, verdict)
+    if fidelity is None:
         logits = int8_logits(graph, folder)
         fidelity = compare(logits, expected, fake_probability, verdict)
         try:
-            check_file.write_text(json.dumps({"int8_logits": logits.tolist()}), encoding="utf-8")
+            (folder / CHECK_FILE).write_text(
+                json.dumps({"int8_logits": logits.tolist()}), encoding="utf-8"
+            )
         except OSError:
             pass  # a read-only cache: measured again at the next start
     return graph, fidelity, probe.max_change

@@ -153,7 +153,9 @@ def test_cold_start_and_peak_rss_vit_b16(benchmark: Any, tmp_path: Path) -> None
         },
         peak_rss_mb=max(r["peak_rss_mb"] for r in runs),
     )
-    assert f"{result['precision']}/{result['runtime']}" == AUTO_VARIANT
+    # int8 is auto's choice only where its load-time fidelity check passes; else fp32 runs.
+    refused_int8 = AUTO_VARIANT.startswith("int8/") and result["precision"] == "fp32"
+    assert f"{result['precision']}/{result['runtime']}" == AUTO_VARIANT or refused_int8
     if result["runtime"] == "openvino":
         assert first_start["graph_cache"] == "exported"
         assert all(r["graph_cache"] == "hit" for r in runs)

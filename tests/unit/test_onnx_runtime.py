@@ -112,6 +112,27 @@ def test_int8_that_would_change_answers_is_refused_and_fp32_runs_with_the_reason
     assert "int8 would change the answers (max |delta p|" in reason or "probe" in reason
 
 
+def test_a_refusal_is_remembered_and_no_session_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = load_model(str(outlier_vit(tmp_path / "outlier")))
+    first = choose_backend(model, settings(tmp_path), ZEN3_AVX2)
+    if "would change the answers" not in first.details["fallback_reason"]:
+        pytest.skip("this CPU's kernels refused the graph at the probe already")
+    sessions: list[Path] = []
+    real_init = onnx_runtime.Int8Graph.__init__
+
+    def counting(self: onnx_runtime.Int8Graph, folder: Path, threads: int) -> None:
+        sessions.append(folder)
+        real_init(self, folder, threads)
+
+    monkeypatch.setattr(onnx_runtime.Int8Graph, "__init__", counting)
+    again = choose_backend(load_model(str(tmp_path / "outlier")), settings(tmp_path), ZEN3_AVX2)
+    assert again.backend.report.mode == "fp32"
+    assert again.details["fallback_reason"] == first.details["fallback_reason"]
+    assert sessions == []
+
+
 def test_int8_asked_for_by_name_runs_and_reports_its_fidelity(tmp_path: Path) -> None:
     model = load_model(str(outlier_vit(tmp_path / "outlier")))
     selection = choose_backend(model, settings(tmp_path, precision="int8"), ZEN4_BF16)
