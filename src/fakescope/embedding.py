@@ -252,3 +252,24 @@ class PooledCapture:
 
     def __exit__(self, *exc: object) -> None:
         self._handle.remove()
+
+
+def logits_and_pooled(module: Any) -> Any:
+    """The classifier as an exportable module: a plain tensor in, (logits, pooled features) out.
+
+    Both graph runtimes export this (OpenVINO, ONNX Runtime): the hook is part of the traced
+    computation, so the graph keeps the head's input as a second output (the embeddings).
+    """
+    import torch
+
+    class LogitsAndPooled(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            with PooledCapture(self.inner) as capture:
+                logits = self.inner(pixel_values=pixel_values).logits
+            return logits, capture.pooled
+
+    return LogitsAndPooled(module).eval()

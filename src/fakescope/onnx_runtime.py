@@ -171,21 +171,9 @@ def export_graph(
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:  # onnx itself is missing
         raise OnnxError(f"ONNX export needs the onnx package ({exc}); pip install onnx") from None
-    from fakescope.embedding import PooledCapture
+    from fakescope.embedding import logits_and_pooled
 
-    class LogitsAndPooled(torch.nn.Module):
-        """The classifier with a plain tensor in, (logits, pooled features) out."""
-
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            with PooledCapture(self.inner) as capture:
-                logits = self.inner(pixel_values=pixel_values).logits
-            return logits, capture.pooled
-
-    wrapper = LogitsAndPooled(model.module).eval()
+    wrapper = logits_and_pooled(model.module)
     probe = torch.from_numpy(inputs[:1])
     float_file = folder / "model_fp32.onnx"
     try:
@@ -439,7 +427,7 @@ def prepare_int8(
     try:
         try:
             graph, fidelity, delta = _load_checked(
-                cached.folder, threads, fake_probability, verdict
+                cached.folder, threads, fake_probability, verdict, recorded
             )
         except OnnxError as exc:
             if cached.cache != "hit":
@@ -484,8 +472,10 @@ def _load_checked(
     threads: int,
     fake_probability: Callable[[np.ndarray], np.ndarray],
     verdict: Callable[[float], str],
+    recorded: Fidelity | None = None,
 ) -> tuple[Int8Graph, Fidelity, float]:
-    """Load the graph and run the probe; the first time, every fidelity input.
+    """Load the graph and run the probe; the first time (no ``recorded`` fidelity), every
+    fidelity input.
 
     The int8 logits of the first check are stored beside the graph, so later starts judge them
     with the settings of the day (threshold, uncertain band) without running them again.
@@ -495,7 +485,7 @@ def _load_checked(
     probe = compare(int8_logits(graph, folder, first=1), expected, fake_probability, verdict)
     if not probe.max_change <= PROBE_TOLERANCE:
         raise OnnxError(f"probe probability moved by {probe.max_change:.3f} (a broken graph)")
-    fidelity = _recorded_fidelity(folder, fake_probability, verdict)
+    fidelity = recorded
     if fidelity is None:
         logits = int8_logits(graph, folder)
         fidelity = compare(logits, expected, fake_probability, verdict)

@@ -151,22 +151,9 @@ def export_graph(model: Any, folder: Path) -> None:
     ov = import_openvino()
     probe = _probe(model)
 
-    from fakescope.embedding import PooledCapture
+    from fakescope.embedding import logits_and_pooled
 
-    class LogitsAndPooled(torch.nn.Module):
-        """The classifier with a plain tensor in, (logits, pooled features) out."""
-
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            # The hook is part of the traced computation, so the graph keeps the head's input.
-            with PooledCapture(self.inner) as capture:
-                logits = self.inner(pixel_values=pixel_values).logits
-            return logits, capture.pooled
-
-    wrapper = LogitsAndPooled(model.module).eval()
+    wrapper = logits_and_pooled(model.module)
     height, width = model.spec.input_size
     try:
         with torch.inference_mode():

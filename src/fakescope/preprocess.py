@@ -73,14 +73,7 @@ class PreprocessSpec:
 
 def normalize_pixels(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
     """HWC uint8 (or float 0..255) RGB -> CHW float32, rescaled and normalized per ``spec``."""
-    array = pixels.astype(np.float32)
-    if spec.do_rescale:
-        array *= np.float32(spec.rescale_factor)
-    if spec.do_normalize:
-        mean = np.asarray(spec.image_mean, dtype=np.float32)
-        std = np.asarray(spec.image_std, dtype=np.float32)
-        array = (array - mean) / std
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+    return _normalize_batch(pixels[None], spec)[0]
 
 
 def resize_image(image: Image.Image, spec: PreprocessSpec) -> Image.Image:
@@ -143,8 +136,8 @@ def _native_crop(image: Image.Image, box: Sequence[int]) -> np.ndarray:
 
 
 def _normalize_batch(pixels: np.ndarray, spec: PreprocessSpec) -> np.ndarray:
-    """:func:`normalize_pixels` of each of (n, H, W, 3) pixels at once -> (n, 3, H, W); the
-    same operations in the same order, so the same float32 values."""
+    """(n, H, W, 3) uint8 (or float 0..255) RGB -> (n, 3, H, W) float32, rescaled and
+    normalized per ``spec``: one image or all the crops of one in a single pass."""
     array = pixels.astype(np.float32)
     if spec.do_rescale:
         array *= np.float32(spec.rescale_factor)
@@ -165,4 +158,4 @@ def image_to_inputs(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
         crops = np.stack([_native_crop(image, box) for box in boxes])
         return _normalize_batch(crops, spec)
     resized = resize_image(image, spec)
-    return normalize_pixels(np.asarray(resized, dtype=np.uint8), spec)[None]
+    return _normalize_batch(np.asarray(resized, dtype=np.uint8)[None], spec)
