@@ -7,13 +7,17 @@ version, upgrade or CPU class adds one and a Space's disk is small.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -126,3 +130,31 @@ def find_or_export(
         shutil.rmtree(staging, ignore_errors=True)
     prune_cache(folder.parent, keep=folder, limit=limit)
     return CachedGraph(folder, "exported", time.perf_counter() - start)
+
+
+def package_version(distribution: str) -> str | None:
+    """An installed package's version from its metadata (nothing is imported), or None."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def graph_key(model: Any, **parts: Any) -> str:
+    """The cache key of a model's exported graph (hex, 24 characters).
+
+    It changes with the weights, ``config.json``, the input size, the installed torch and
+    transformers (read from their metadata: a cache hit imports neither), and the runtime's own
+    ``parts`` (its format and version, a CPU class...).
+    """
+    config_path = Path(model.folder) / "config.json"
+    config_bytes = config_path.read_bytes() if config_path.is_file() else b""
+    parts.update(
+        weights=model.info.weights_sha256,
+        config=hashlib.sha256(config_bytes).hexdigest(),
+        input=[3, *model.spec.input_size],
+        torch=package_version("torch"),
+        transformers=package_version("transformers"),
+    )
+    text = json.dumps(parts, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]

@@ -31,7 +31,6 @@ How:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -39,7 +38,6 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -108,34 +106,21 @@ def import_onnxruntime() -> Any:
 
 def onnxruntime_version() -> str | None:
     """The installed ONNX Runtime's version (from its metadata: nothing is imported), or None."""
-    try:
-        return metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+    return graph_cache.package_version("onnxruntime")
 
 
 def graph_key(model: Any, target: Int8Target) -> str:
-    """The cache key of a loaded model's int8 graph for a target (hex, 24 characters)."""
-    config_path = Path(model.folder) / "config.json"
-    config_bytes = config_path.read_bytes() if config_path.is_file() else b""
-    parts = {
-        "format": GRAPH_FORMAT,
-        "weights": model.info.weights_sha256,
-        "config": hashlib.sha256(config_bytes).hexdigest(),
-        "input": [3, *model.spec.input_size],
-        "cpu_class": target.cpu_class,
-        "reduce_range": target.reduce_range,
-        **{name: _version(name) for name in ("onnxruntime", "onnx", "torch", "transformers")},
-    }
-    text = json.dumps(parts, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+    """The cache key of a loaded model's int8 graph for a target (hex, 24 characters): the model
+    and versions of :func:`fakescope.graph_cache.graph_key`, ONNX Runtime's, onnx's, the
+    target's CPU class and weight width, and :data:`GRAPH_FORMAT`."""
+    return graph_cache.graph_key(
+        model,
+        format=GRAPH_FORMAT,
+        cpu_class=target.cpu_class,
+        reduce_range=target.reduce_range,
+        onnxruntime=onnxruntime_version(),
+        onnx=graph_cache.package_version("onnx"),
+    )
 
 
 def _noise_probe(model: Any) -> np.ndarray:

@@ -35,7 +35,6 @@ before OpenVINO loads, so OpenVINO uses its own no-op stub.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -43,7 +42,6 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -96,32 +94,9 @@ def openvino_version() -> str | None:
 
 
 def graph_key(model: Any) -> str:
-    """The cache key of a loaded model's graph (hex, 24 characters).
-
-    It changes with the weights, ``config.json``, the input size, and the versions of OpenVINO,
-    torch, transformers and :data:`GRAPH_FORMAT`.
-    """
-    config_path = Path(model.folder) / "config.json"
-    config_bytes = config_path.read_bytes() if config_path.is_file() else b""
-    parts = {
-        "format": GRAPH_FORMAT,
-        "weights": model.info.weights_sha256,
-        "config": hashlib.sha256(config_bytes).hexdigest(),
-        "input": [3, *model.spec.input_size],
-        "openvino": openvino_version(),
-        # Installed versions from package metadata: a cache hit imports neither package.
-        "torch": _version("torch"),
-        "transformers": _version("transformers"),
-    }
-    text = json.dumps(parts, sort_keys=True)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
+    """The cache key of a loaded model's graph (hex, 24 characters): the model and versions of
+    :func:`fakescope.graph_cache.graph_key`, OpenVINO's and :data:`GRAPH_FORMAT`."""
+    return graph_cache.graph_key(model, format=GRAPH_FORMAT, openvino=openvino_version())
 
 
 def _probe(model: Any) -> np.ndarray:
